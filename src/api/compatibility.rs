@@ -1,0 +1,75 @@
+//! `/compatibility`: would this schema be accepted? What CI pipelines call before a deploy.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::subjects::SchemaBody;
+use super::{ok, AppState, JsonBody, Params, PathParams};
+use crate::registry::command::{self, VersionSelector};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(against_all),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(against_one),
+        )
+}
+
+async fn check(
+    node: &AppState,
+    subject: &str,
+    version: Option<&str>,
+    params: &Params,
+    body: SchemaBody,
+) -> Result<Response, ApiError> {
+    let selector = version.map(VersionSelector::parse).transpose()?;
+    let input = body.input()?;
+    let normalize = params.flag("normalize");
+    let verbose = params.flag("verbose");
+    let messages = node.read(|s| -> Result<Vec<String>, ApiError> {
+        let prepared = command::prepare(s, &input, normalize)?;
+        let level = command::effective_level(s, subject);
+        let against = match selector {
+            Some(sel) => Some(command::find_version(s, subject, sel, false)?),
+            None => None,
+        };
+        Ok(command::incompatibilities(
+            s,
+            subject,
+            &prepared.parsed,
+            level,
+            against,
+        ))
+    })?;
+    let mut body = json!({ "is_compatible": messages.is_empty() });
+    if verbose {
+        body["messages"] = json!(messages);
+    }
+    Ok(ok(&body))
+}
+
+async fn against_all(
+    State(node): State<AppState>,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+    JsonBody(body): JsonBody<SchemaBody>,
+) -> Result<Response, ApiError> {
+    check(&node, &subject, None, &params, body).await
+}
+
+async fn against_one(
+    State(node): State<AppState>,
+    PathParams((subject, version)): PathParams<(String, String)>,
+    params: Params,
+    JsonBody(body): JsonBody<SchemaBody>,
+) -> Result<Response, ApiError> {
+    check(&node, &subject, Some(&version), &params, body).await
+}

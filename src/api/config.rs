@@ -1,0 +1,128 @@
+//! `/config`: compatibility level, globally and per subject.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use super::{check_subject, ok, AppState, JsonBody, Params, PathParams};
+use crate::registry::command;
+use crate::registry::compat::CompatLevel;
+use crate::registry::error::RegistryError;
+use crate::registry::record::ConfigValue;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/config",
+            get(get_global).put(put_global).delete(delete_global),
+        )
+        .route(
+            "/config/{subject}",
+            get(get_subject).put(put_subject).delete(delete_subject),
+        )
+}
+
+#[derive(Deserialize)]
+struct ConfigBody {
+    compatibility: Option<String>,
+    normalize: Option<bool>,
+}
+
+/// A stored config as GET renders it: `compatibilityLevel` (defaulted), plus `normalize` if set.
+fn render(c: Option<&ConfigValue>) -> Value {
+    let mut out = Map::new();
+    let level = c
+        .and_then(|c| c.compatibility_level.clone())
+        .unwrap_or_else(|| CompatLevel::default().to_string());
+    out.insert("compatibilityLevel".into(), level.into());
+    if let Some(n) = c.and_then(|c| c.normalize) {
+        out.insert("normalize".into(), n.into());
+    }
+    Value::Object(out)
+}
+
+/// The PUT response echoes the request in Confluent's request field names.
+fn echo(body: &ConfigBody, stored: &ConfigValue) -> Value {
+    let mut out = Map::new();
+    if let Some(level) = body
+        .compatibility
+        .as_ref()
+        .and(stored.compatibility_level.as_ref())
+    {
+        out.insert("compatibility".into(), level.clone().into());
+    }
+    if let Some(n) = body.normalize {
+        out.insert("normalize".into(), n.into());
+    }
+    Value::Object(out)
+}
+
+async fn get_global(State(node): State<AppState>) -> Response {
+    ok(&node.read(|s| render(s.config(None))))
+}
+
+async fn put(
+    node: &AppState,
+    subject: Option<&str>,
+    body: ConfigBody,
+) -> Result<Response, ApiError> {
+    if body.compatibility.is_none() && body.normalize.is_none() {
+        return Err(RegistryError::InvalidCompatibility.into());
+    }
+    let stored = node
+        .write(|s| {
+            let (value, records) =
+                command::set_config(s, subject, body.compatibility.as_deref(), body.normalize)?;
+            Ok((value, records))
+        })
+        .await?;
+    Ok(ok(&echo(&body, &stored)))
+}
+
+async fn put_global(
+    State(node): State<AppState>,
+    JsonBody(body): JsonBody<ConfigBody>,
+) -> Result<Response, ApiError> {
+    put(&node, None, body).await
+}
+
+async fn delete_global(State(node): State<AppState>) -> Result<Response, ApiError> {
+    let old = node.write(|s| command::delete_config(s, None)).await?;
+    Ok(ok(&render(Some(&old))))
+}
+
+async fn get_subject(
+    State(node): State<AppState>,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let default_to_global = params.flag("defaultToGlobal");
+    node.read(|s| match (s.config(Some(&subject)), default_to_global) {
+        (Some(c), _) => Ok(ok(&render(Some(c)))),
+        (None, true) => Ok(ok(&render(s.config(None)))),
+        (None, false) => Err(RegistryError::SubjectConfigNotFound(subject.clone()).into()),
+    })
+}
+
+async fn put_subject(
+    State(node): State<AppState>,
+    PathParams(subject): PathParams<String>,
+    JsonBody(body): JsonBody<ConfigBody>,
+) -> Result<Response, ApiError> {
+    check_subject(&subject)?;
+    put(&node, Some(&subject), body).await
+}
+
+async fn delete_subject(
+    State(node): State<AppState>,
+    PathParams(subject): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let old = node
+        .write(|s| command::delete_config(s, Some(&subject)))
+        .await?;
+    Ok(ok(&render(Some(&old))))
+}

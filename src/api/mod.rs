@@ -1,0 +1,235 @@
+//! The HTTP layer: Confluent's Schema Registry REST API over axum.
+//!
+//! One module per resource, each exporting `router()`. Handlers parse the request, call the
+//! registry core through [`Node`], and render Confluent's response shapes; every refusal goes
+//! through [`error::ApiError`]. Bodies are read by [`JsonBody`], which enforces Confluent's
+//! content types and answers malformed JSON the way Confluent's framework does.
+
+mod compatibility;
+mod config;
+pub mod error;
+mod mode;
+mod schemas;
+mod subjects;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::node::Node;
+use crate::registry::record::Reference;
+use crate::registry::state::VersionEntry;
+use error::ApiError;
+
+/// The content type of every response, as Confluent sends it.
+pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+/// Request content types Confluent accepts (all carry JSON).
+const ACCEPTED_TYPES: [&str; 4] = [
+    "application/vnd.schemaregistry.v1+json",
+    "application/vnd.schemaregistry+json",
+    "application/json",
+    "application/octet-stream",
+];
+
+/// Longest subject name accepted. Kafka topic names stop at 249 bytes; record-name strategies
+/// add a fully qualified name, so this leaves room for both while bounding what clients send.
+pub const MAX_SUBJECT_BYTES: usize = 1024;
+
+pub type AppState = Arc<Node>;
+
+/// The whole API, with the request body limit applied.
+pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/", get(|| async { respond(StatusCode::OK, &json!({})) }))
+        .route(
+            "/health",
+            get(|| async { respond(StatusCode::OK, &json!({"status": "UP"})) }),
+        )
+        .merge(subjects::router())
+        .merge(schemas::router())
+        .merge(config::router())
+        .merge(mode::router())
+        .merge(compatibility::router())
+        .fallback(|| async { ApiError::http(StatusCode::NOT_FOUND, "HTTP 404 Not Found") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::http(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "HTTP 405 Method Not Allowed",
+            )
+        })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(node)
+}
+
+/// A JSON response with Confluent's content type.
+pub fn respond(status: StatusCode, body: &impl Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+        bytes,
+    )
+        .into_response()
+}
+
+pub fn ok(body: &impl Serialize) -> Response {
+    respond(StatusCode::OK, body)
+}
+
+/// A JSON request body: Confluent's content types only, bounded in size, errors as Confluent
+/// answers them (400 malformed, 422 missing).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let essence = ct
+                .to_str()
+                .unwrap_or("")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if !ACCEPTED_TYPES.contains(&essence.as_str()) {
+                return Err(ApiError::http(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "HTTP 415 Unsupported Media Type",
+                ));
+            }
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(f)
+                if f.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                ApiError::http(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
+            }
+            other => ApiError::http(StatusCode::BAD_REQUEST, other.body_text()),
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::http(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Request body is required",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::http(StatusCode::BAD_REQUEST, e.to_string()))
+    }
+}
+
+/// Query parameters, read leniently as Jersey does (`?deleted=yes` is simply not `true`).
+pub struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let map = serde_urlencoded::from_str(query)
+            .map_err(|e| ApiError::http(StatusCode::BAD_REQUEST, format!("Invalid query: {e}")))?;
+        Ok(Params(map))
+    }
+}
+
+impl Params {
+    pub fn flag(&self, name: &str) -> bool {
+        self.0
+            .get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// An integer parameter; a malformed one is a 400, as Jersey refuses it.
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    ApiError::http(
+                        StatusCode::BAD_REQUEST,
+                        format!("Invalid value for {name}: {v}"),
+                    )
+                })
+            })
+            .transpose()
+    }
+}
+
+/// Path parameters, percent-decoded; a segment that is not UTF-8 is a 400, never a panic.
+pub struct PathParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| PathParams(p.0))
+            .map_err(|e| ApiError::http(StatusCode::BAD_REQUEST, e.body_text()))
+    }
+}
+
+/// Refuses subject names Confluent would not store, and bounds their length.
+pub fn check_subject(subject: &str) -> Result<(), ApiError> {
+    let bad = subject.is_empty()
+        || subject.len() > MAX_SUBJECT_BYTES
+        || subject.chars().any(char::is_control);
+    if bad {
+        let shown: String = subject.chars().take(64).collect();
+        return Err(crate::registry::error::RegistryError::InvalidSubject(shown).into());
+    }
+    Ok(())
+}
+
+/// A subject version as Confluent renders it.
+#[derive(Serialize)]
+pub struct VersionBody<'a> {
+    pub subject: &'a str,
+    pub version: i32,
+    pub id: i32,
+    #[serde(rename = "schemaType", skip_serializing_if = "Option::is_none")]
+    pub schema_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[Reference]>::is_empty")]
+    pub references: &'a [Reference],
+    pub schema: &'a str,
+}
+
+impl<'a> VersionBody<'a> {
+    pub fn new(subject: &'a str, v: &'a VersionEntry) -> Self {
+        VersionBody {
+            subject,
+            version: v.version,
+            id: v.schema.id,
+            schema_type: v.schema.schema_type.as_deref(),
+            references: &v.schema.references,
+            schema: &v.schema.text,
+        }
+    }
+}
+
+/// A schema's text as the whole body (`…/schema` endpoints): it is JSON already.
+pub fn raw_schema(text: &str) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+        text.to_string(),
+    )
+        .into_response()
+}

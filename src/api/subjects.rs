@@ -1,0 +1,201 @@
+//! `/subjects`: registering, looking up, listing and deleting subject versions.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::{check_subject, ok, AppState, JsonBody, Params, PathParams, VersionBody};
+use crate::registry::command::{self, Register, SchemaInput, VersionSelector};
+use crate::registry::error::RegistryError;
+use crate::registry::record::Reference;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/subjects", get(list_subjects))
+        .route("/subjects/{subject}", post(lookup).delete(delete_subject))
+        .route(
+            "/subjects/{subject}/versions",
+            get(list_versions).post(register),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(get_version).delete(delete_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(get_version_schema),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(referenced_by),
+        )
+}
+
+/// A schema in a request body (register, lookup, compatibility). `metadata` and `ruleSet`
+/// (Confluent data contracts) are accepted and ignored: Schemata does not implement them.
+#[derive(Debug, Deserialize)]
+pub struct SchemaBody {
+    pub schema: Option<String>,
+    #[serde(rename = "schemaType")]
+    pub schema_type: Option<String>,
+    #[serde(default)]
+    pub references: Option<Vec<Reference>>,
+    pub id: Option<i32>,
+    pub version: Option<i32>,
+    #[allow(dead_code)]
+    pub metadata: Option<Value>,
+    #[allow(dead_code)]
+    #[serde(rename = "ruleSet")]
+    pub rule_set: Option<Value>,
+}
+
+impl SchemaBody {
+    pub fn input(self) -> Result<SchemaInput, ApiError> {
+        let schema = self
+            .schema
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| RegistryError::InvalidSchema("Empty schema".into()))?;
+        Ok(SchemaInput {
+            schema,
+            schema_type: self.schema_type,
+            references: self.references.unwrap_or_default(),
+        })
+    }
+}
+
+async fn list_subjects(State(node): State<AppState>, params: Params) -> Response {
+    let deleted = params.flag("deleted");
+    let deleted_only = params.flag("deletedOnly");
+    let prefix = params.get("subjectPrefix").unwrap_or("");
+    let subjects: Vec<String> = node.read(|s| {
+        s.subjects()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .filter(|(_, e)| match (deleted_only, deleted) {
+                (true, _) => e.is_soft_deleted(),
+                (false, true) => true,
+                (false, false) => !e.is_soft_deleted(),
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    });
+    ok(&subjects)
+}
+
+async fn list_versions(
+    State(node): State<AppState>,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let deleted = params.flag("deleted");
+    let versions: Vec<i32> = node.read(|s| {
+        command::live_subject(s, &subject, deleted).map(|e| {
+            e.versions
+                .values()
+                .filter(|v| deleted || !v.deleted)
+                .map(|v| v.version)
+                .collect()
+        })
+    })?;
+    Ok(ok(&versions))
+}
+
+async fn register(
+    State(node): State<AppState>,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+    JsonBody(body): JsonBody<SchemaBody>,
+) -> Result<Response, ApiError> {
+    check_subject(&subject)?;
+    let (id, version) = (body.id, body.version);
+    let req = Register {
+        subject,
+        input: body.input()?,
+        id,
+        version,
+        normalize: params.flag("normalize"),
+    };
+    let id = node
+        .write(|state| command::register(state, req).map(|r| (r.id, r.records)))
+        .await?;
+    Ok(ok(&json!({ "id": id })))
+}
+
+async fn lookup(
+    State(node): State<AppState>,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+    JsonBody(body): JsonBody<SchemaBody>,
+) -> Result<Response, ApiError> {
+    let input = body.input()?;
+    let (normalize, deleted) = (params.flag("normalize"), params.flag("deleted"));
+    node.read(|s| {
+        let v = command::lookup(s, &subject, &input, normalize, deleted)?;
+        Ok(ok(&VersionBody::new(&subject, v)))
+    })
+}
+
+async fn get_version(
+    State(node): State<AppState>,
+    PathParams((subject, version)): PathParams<(String, String)>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let selector = VersionSelector::parse(&version)?;
+    let deleted = params.flag("deleted");
+    node.read(|s| {
+        let v = command::find_version(s, &subject, selector, deleted)?;
+        Ok(ok(&VersionBody::new(&subject, v)))
+    })
+}
+
+async fn get_version_schema(
+    State(node): State<AppState>,
+    PathParams((subject, version)): PathParams<(String, String)>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let selector = VersionSelector::parse(&version)?;
+    let deleted = params.flag("deleted");
+    node.read(|s| {
+        let v = command::find_version(s, &subject, selector, deleted)?;
+        Ok(super::raw_schema(&v.schema.text))
+    })
+}
+
+async fn referenced_by(
+    State(node): State<AppState>,
+    PathParams((subject, version)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    let selector = VersionSelector::parse(&version)?;
+    node.read(|s| {
+        let v = command::find_version(s, &subject, selector, true)?;
+        Ok(ok(&s.referenced_by(&subject, v.version)))
+    })
+}
+
+async fn delete_version(
+    State(node): State<AppState>,
+    PathParams((subject, version)): PathParams<(String, String)>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let selector = VersionSelector::parse(&version)?;
+    let permanent = params.flag("permanent");
+    let deleted = node
+        .write(|s| command::delete_version(s, &subject, selector, permanent))
+        .await?;
+    Ok(ok(&deleted))
+}
+
+async fn delete_subject(
+    State(node): State<AppState>,
+    PathParams(subject): PathParams<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let permanent = params.flag("permanent");
+    let versions = node
+        .write(|s| command::delete_subject(s, &subject, permanent))
+        .await?;
+    Ok(ok(&versions))
+}

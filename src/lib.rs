@@ -1,0 +1,47 @@
+//! Schemata: a Confluent-compatible schema registry for Apache Kafka (Avro).
+//!
+//! How a request flows, and where each part lives:
+//!
+//! - [`api`] — axum handlers, one module per REST resource; parses requests, renders Confluent's
+//!   response shapes and maps every error to Confluent's `error_code` in `api::error`.
+//! - [`node`] — one running registry: shared in-memory state, the store, the writer lock.
+//!   Reads never touch the store; writes append records and answer once they are applied.
+//! - [`registry`] — the pure core: the `_schemas` record format, the state folded from it,
+//!   commands that turn requests into records, Avro canonical form and compatibility.
+//! - [`store`] — the log the state is folded from: SQLite (embedded default) or memory.
+//! - [`config`] — the one configuration struct (file < env < flags).
+//!
+//! [`serve`] wires them together; `main.rs` only parses the command line.
+
+pub mod api;
+pub mod config;
+pub mod node;
+pub mod registry;
+pub mod store;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use node::Node;
+
+/// Opens the store, replays it, and serves the API on `listener` until `shutdown` resolves;
+/// then finishes in-flight requests and releases the store.
+pub async fn serve(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = store::Store::open(&config.store).await?;
+    let node = Node::open(store).await?;
+    let app = api::router(node.clone(), config.max_body_bytes)
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    tracing::info!(addr = %listener.local_addr()?, store = %config.store, "schemata listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    node.close().await;
+    tracing::info!("schemata stopped");
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! A running registry: the in-memory [`State`], the [`Store`] it is folded from, and the one
+//! writer lock.
+//!
+//! Reads take the state's read lock for microseconds and never touch the store. A write holds
+//! the writer lock across: catch up with the log → run the pure command → append its records →
+//! catch up again (which applies them). The response is built only after the state has applied
+//! the write, so a client always reads its own writes.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use crate::registry::error::RegistryError;
+use crate::registry::record::Record;
+use crate::registry::state::State;
+use crate::store::{Store, StoreError};
+
+/// How many records replay reads per round trip.
+const BATCH: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Node {
+    state: RwLock<State>,
+    store: Store,
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl Node {
+    /// Replays the whole log into a fresh state; the node is ready when this returns.
+    pub async fn open(store: Store) -> Result<Arc<Node>, StoreError> {
+        let node = Node {
+            state: RwLock::new(State::default()),
+            store,
+            writer: tokio::sync::Mutex::new(()),
+        };
+        let started = Instant::now();
+        let records = node.catch_up().await?;
+        let (schemas, skipped) = node.read(|s| (s.schema_count(), s.skipped));
+        tracing::info!(
+            records,
+            schemas,
+            skipped,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "replayed {records} records in {} ms",
+            started.elapsed().as_millis()
+        );
+        Ok(Arc::new(node))
+    }
+
+    /// Runs `f` against the current state. Keep `f` short: it holds the read lock.
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        f(&state)
+    }
+
+    /// Runs a command and makes its records durable and applied before returning its result.
+    pub async fn write<T>(
+        &self,
+        command: impl FnOnce(&State) -> Result<(T, Vec<Record>), RegistryError>,
+    ) -> Result<T, NodeError> {
+        let _writer = self.writer.lock().await;
+        self.catch_up().await?;
+        let (result, raw) = self.read(|state| {
+            command(state).map(|(result, records)| {
+                let form = state.global_key_form();
+                (
+                    result,
+                    records.iter().map(|r| r.encode(form)).collect::<Vec<_>>(),
+                )
+            })
+        })?;
+        if !raw.is_empty() {
+            self.store.append(&raw).await?;
+            self.catch_up().await?;
+        }
+        Ok(result)
+    }
+
+    /// Applies everything in the log past the state's offset; returns how many records.
+    async fn catch_up(&self) -> Result<usize, StoreError> {
+        let mut applied = 0;
+        loop {
+            let from = self.read(|s| s.offset);
+            let batch = self.store.read_after(from, BATCH).await?;
+            if batch.is_empty() {
+                return Ok(applied);
+            }
+            applied += batch.len();
+            let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+            for stored in &batch {
+                state.apply_raw(stored.offset, &stored.record);
+            }
+        }
+    }
+
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}

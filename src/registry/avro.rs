@@ -1,0 +1,364 @@
+//! Avro schema text: parsing (with Confluent references) and the canonical text we store.
+//!
+//! Confluent stores and returns `AvroSchema.canonicalString()`, which is Java Avro's
+//! `Schema.toString()`: compact JSON, attributes in a fixed order, `{"type":"int"}` collapsed to
+//! `"int"`, `namespace` written only where it differs from the enclosing one. We produce the same
+//! text from the JSON so that clients comparing strings, and ids deduplicated by text, agree with
+//! Confluent. apache-avro does the validation; this module only decides the spelling.
+
+use apache_avro::Schema;
+use serde_json::{Map, Value};
+
+/// A schema the registry accepted: its canonical text and its parsed form.
+#[derive(Debug)]
+pub struct ParsedSchema {
+    pub canonical: String,
+    pub schema: Schema,
+    /// The referenced named schemas, in dependency order; names in `schema` resolve against them.
+    pub refs: Vec<Schema>,
+}
+
+/// Why a schema text was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSchema(pub String);
+
+const PRIMITIVES: [&str; 8] = [
+    "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+];
+
+/// Parses `text` with the already-resolved texts of its references (dependencies first).
+pub fn parse(text: &str, ref_texts: &[&str]) -> Result<ParsedSchema, InvalidSchema> {
+    let json: Value =
+        serde_json::from_str(text).map_err(|e| InvalidSchema(format!("Invalid schema: {e}")))?;
+    let (schema, refs) = if ref_texts.is_empty() {
+        (Schema::parse(&json).map_err(avro_err)?, Vec::new())
+    } else {
+        Schema::parse_str_with_list(text, ref_texts).map_err(avro_err)?
+    };
+    let canonical = canonical_text(&json)?;
+    Ok(ParsedSchema {
+        canonical,
+        schema,
+        refs,
+    })
+}
+
+fn avro_err(e: apache_avro::Error) -> InvalidSchema {
+    InvalidSchema(format!("Invalid schema: {e}"))
+}
+
+/// Java Avro's `Schema.toString()` spelling of an already-valid schema JSON.
+pub fn canonical_text(json: &Value) -> Result<String, InvalidSchema> {
+    let v = Canon::default().schema(json, None)?;
+    Ok(v.to_string())
+}
+
+/// Confluent's `normalize=true` form: the canonical text with every named-type reference spelled
+/// by its full name and properties Avro does not define dropped of nothing. Two spellings of
+/// the same schema that differ only in how names are qualified normalize to one text.
+pub fn normalized_text(json: &Value) -> Result<String, InvalidSchema> {
+    let v = Canon { full_names: true }.schema(json, None)?;
+    Ok(v.to_string())
+}
+
+#[derive(Default)]
+struct Canon {
+    /// Write every name (definitions and references) fully qualified, namespace folded in.
+    full_names: bool,
+}
+
+/// A name split into its namespace and simple name, resolved against the enclosing namespace.
+fn split_name(
+    name: &str,
+    namespace: Option<&str>,
+    enclosing: Option<&str>,
+) -> (Option<String>, String) {
+    match name.rfind('.') {
+        Some(i) => (Some(name[..i].to_string()), name[i + 1..].to_string()),
+        None => {
+            let ns = namespace.or(enclosing).filter(|s| !s.is_empty());
+            (ns.map(str::to_string), name.to_string())
+        }
+    }
+}
+
+fn full_name(ns: &Option<String>, name: &str) -> String {
+    match ns {
+        Some(ns) => format!("{ns}.{name}"),
+        None => name.to_string(),
+    }
+}
+
+impl Canon {
+    fn schema(&self, v: &Value, enclosing: Option<&str>) -> Result<Value, InvalidSchema> {
+        match v {
+            Value::String(s) => Ok(Value::String(self.reference(s, enclosing))),
+            Value::Array(branches) => branches
+                .iter()
+                .map(|b| self.schema(b, enclosing))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Value::Object(obj) => self.object(obj, enclosing),
+            other => Err(InvalidSchema(format!(
+                "Invalid schema: not a schema: {other}"
+            ))),
+        }
+    }
+
+    fn reference(&self, s: &str, enclosing: Option<&str>) -> String {
+        if PRIMITIVES.contains(&s) {
+            return s.to_string();
+        }
+        let (ns, name) = split_name(s, None, enclosing);
+        if !self.full_names && ns.as_deref() == enclosing.filter(|e| !e.is_empty()) {
+            name
+        } else {
+            full_name(&ns, &name)
+        }
+    }
+
+    fn object(
+        &self,
+        obj: &Map<String, Value>,
+        enclosing: Option<&str>,
+    ) -> Result<Value, InvalidSchema> {
+        let ty = match obj.get("type") {
+            Some(Value::String(t)) => t.as_str(),
+            // `{"type": {...}}` or `{"type": [...]}`: the wrapper adds nothing.
+            Some(inner @ (Value::Object(_) | Value::Array(_))) if obj.len() == 1 => {
+                return self.schema(inner, enclosing);
+            }
+            _ => {
+                return Err(InvalidSchema(
+                    "Invalid schema: missing or invalid \"type\"".into(),
+                ))
+            }
+        };
+        let mut out = Map::new();
+        let copy_props = |out: &mut Map<String, Value>, reserved: &[&str]| {
+            for (k, v) in obj {
+                if !reserved.contains(&k.as_str()) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        };
+        match ty {
+            "record" | "error" | "enum" | "fixed" => {
+                let name = obj.get("name").and_then(Value::as_str).ok_or_else(|| {
+                    InvalidSchema("Invalid schema: named type without name".into())
+                })?;
+                let namespace = obj.get("namespace").and_then(Value::as_str);
+                let (ns, simple) = split_name(name, namespace, enclosing);
+                out.insert("type".into(), ty.into());
+                if self.full_names {
+                    out.insert("name".into(), full_name(&ns, &simple).into());
+                } else {
+                    out.insert("name".into(), simple.into());
+                    let enclosing = enclosing.filter(|e| !e.is_empty());
+                    match (&ns, enclosing) {
+                        (Some(ns), e) if Some(ns.as_str()) != e => {
+                            out.insert("namespace".into(), ns.clone().into());
+                        }
+                        (None, Some(_)) => {
+                            out.insert("namespace".into(), "".into());
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(doc) = obj.get("doc") {
+                    out.insert("doc".into(), doc.clone());
+                }
+                match ty {
+                    "enum" => {
+                        out.insert(
+                            "symbols".into(),
+                            obj.get("symbols").cloned().unwrap_or(Value::Null),
+                        );
+                        if let Some(d) = obj.get("default") {
+                            out.insert("default".into(), d.clone());
+                        }
+                        copy_props(
+                            &mut out,
+                            &[
+                                "type",
+                                "name",
+                                "namespace",
+                                "doc",
+                                "symbols",
+                                "default",
+                                "aliases",
+                            ],
+                        );
+                    }
+                    "fixed" => {
+                        out.insert(
+                            "size".into(),
+                            obj.get("size").cloned().unwrap_or(Value::Null),
+                        );
+                        copy_props(
+                            &mut out,
+                            &["type", "name", "namespace", "doc", "size", "aliases"],
+                        );
+                    }
+                    _ => {
+                        let fields =
+                            obj.get("fields").and_then(Value::as_array).ok_or_else(|| {
+                                InvalidSchema("Invalid schema: record without fields".into())
+                            })?;
+                        let fields = fields
+                            .iter()
+                            .map(|f| self.field(f, ns.as_deref()))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        out.insert("fields".into(), Value::Array(fields));
+                        copy_props(
+                            &mut out,
+                            &["type", "name", "namespace", "doc", "fields", "aliases"],
+                        );
+                    }
+                }
+                if let Some(aliases) = obj.get("aliases") {
+                    out.insert("aliases".into(), aliases.clone());
+                }
+            }
+            "array" | "map" => {
+                let part = if ty == "array" { "items" } else { "values" };
+                let inner = obj
+                    .get(part)
+                    .ok_or_else(|| InvalidSchema(format!("Invalid schema: {ty} without {part}")))?;
+                out.insert("type".into(), ty.into());
+                out.insert(part.into(), self.schema(inner, enclosing)?);
+                copy_props(&mut out, &["type", part]);
+            }
+            _ => {
+                // A primitive (possibly with a logical type or custom properties) or a
+                // `{"type":"Name"}` reference.
+                let props: Vec<_> = obj.iter().filter(|(k, _)| k.as_str() != "type").collect();
+                if props.is_empty() {
+                    return Ok(Value::String(self.reference(ty, enclosing)));
+                }
+                out.insert("type".into(), Value::String(self.reference(ty, enclosing)));
+                for (k, v) in props {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn field(&self, f: &Value, enclosing: Option<&str>) -> Result<Value, InvalidSchema> {
+        let obj = f
+            .as_object()
+            .ok_or_else(|| InvalidSchema("Invalid schema: field is not an object".into()))?;
+        let mut out = Map::new();
+        out.insert(
+            "name".into(),
+            obj.get("name").cloned().unwrap_or(Value::Null),
+        );
+        let ty = obj
+            .get("type")
+            .ok_or_else(|| InvalidSchema("Invalid schema: field without type".into()))?;
+        out.insert("type".into(), self.schema(ty, enclosing)?);
+        for k in ["doc", "default"] {
+            if let Some(v) = obj.get(k) {
+                out.insert(k.into(), v.clone());
+            }
+        }
+        if let Some(order) = obj.get("order").filter(|o| o.as_str() != Some("ascending")) {
+            out.insert("order".into(), order.clone());
+        }
+        if let Some(aliases) = obj.get("aliases") {
+            out.insert("aliases".into(), aliases.clone());
+        }
+        for (k, v) in obj {
+            if !["name", "type", "doc", "default", "order", "aliases"].contains(&k.as_str()) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(s: &str) -> String {
+        parse(s, &[]).unwrap().canonical
+    }
+
+    #[test]
+    fn primitives_collapse() {
+        assert_eq!(canon(r#"{"type": "string"}"#), r#""string""#);
+        assert_eq!(canon(r#" "long" "#), r#""long""#);
+        assert_eq!(
+            canon(r#"{"logicalType":"date","type":"int"}"#),
+            r#"{"type":"int","logicalType":"date"}"#
+        );
+    }
+
+    #[test]
+    fn record_attributes_in_java_order() {
+        let s = r#"{"fields":[{"type":"string","name":"a","default":"x","doc":"d"},
+            {"name":"b","type":{"type":"enum","symbols":["X","Y"],"name":"E"}},
+            {"name":"c","type":["null","E"],"order":"ascending"}],
+            "doc":"top","namespace":"com.acme","name":"R","type":"record","aliases":["Old"]}"#;
+        assert_eq!(
+            canon(s),
+            r#"{"type":"record","name":"R","namespace":"com.acme","doc":"top","fields":[{"name":"a","type":"string","doc":"d","default":"x"},{"name":"b","type":{"type":"enum","name":"E","symbols":["X","Y"]}},{"name":"c","type":["null","E"]}],"aliases":["Old"]}"#
+        );
+    }
+
+    #[test]
+    fn namespaces_written_only_where_they_change() {
+        let s = r#"{"type":"record","name":"com.acme.R","fields":[
+            {"name":"x","type":{"type":"fixed","name":"other.F","size":4}},
+            {"name":"y","type":"other.F"},
+            {"name":"z","type":{"type":"record","name":"N","namespace":"com.acme","fields":[]}}]}"#;
+        assert_eq!(
+            canon(s),
+            r#"{"type":"record","name":"R","namespace":"com.acme","fields":[{"name":"x","type":{"type":"fixed","name":"F","namespace":"other","size":4}},{"name":"y","type":"other.F"},{"name":"z","type":{"type":"record","name":"N","fields":[]}}]}"#
+        );
+    }
+
+    #[test]
+    fn normalized_uses_full_names() {
+        let a = r#"{"type":"record","name":"R","namespace":"n","fields":[{"name":"e","type":{"type":"enum","name":"E","symbols":["A"]}},{"name":"f","type":"E"}]}"#;
+        let b = r#"{"type":"record","name":"n.R","fields":[{"name":"e","type":{"type":"enum","name":"n.E","symbols":["A"]}},{"name":"f","type":"n.E"}]}"#;
+        let na = normalized_text(&serde_json::from_str(a).unwrap()).unwrap();
+        let nb = normalized_text(&serde_json::from_str(b).unwrap()).unwrap();
+        assert_eq!(na, nb);
+        assert!(na.contains(r#""name":"n.E""#));
+    }
+
+    #[test]
+    fn invalid_schemas_are_refused() {
+        for bad in [
+            "{",
+            r#"{"type":"record","name":"R"}"#,
+            r#"{"type":"nope"}"#,
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"Missing"}]}"#,
+            "42",
+        ] {
+            assert!(parse(bad, &[]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn references_resolve() {
+        let addr = r#"{"type":"record","name":"Address","namespace":"acme","fields":[{"name":"street","type":"string"}]}"#;
+        let person = r#"{"type":"record","name":"Person","namespace":"acme","fields":[{"name":"home","type":"Address"}]}"#;
+        assert!(parse(person, &[]).is_err());
+        let p = parse(person, &[addr]).unwrap();
+        assert_eq!(p.refs.len(), 1);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let mut s = String::from("\"int\"");
+        for _ in 0..500 {
+            s = format!(r#"{{"type":"array","items":{s}}}"#);
+        }
+        assert!(parse(&s, &[]).is_err());
+    }
+}

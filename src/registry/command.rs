@@ -1,0 +1,627 @@
+//! Write operations: each checks a request against the current [`State`] and returns the
+//! records to append. Pure: no I/O, no clock. The caller appends the records and lets the state
+//! apply them from the log, so a command never changes state directly.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::avro::{self, ParsedSchema};
+use super::compat::{self, AvroSchemaRef, CompatLevel};
+use super::error::RegistryError;
+use super::mode::Mode;
+use super::record::{
+    ClearSubjectValue, ConfigValue, DeleteSubjectValue, ModeValue, Record, Reference, SchemaValue,
+};
+use super::state::{ContentKey, SchemaEntry, State, SubjectEntry, VersionEntry};
+
+/// References may nest; this bounds the chain so a cycle or a hostile chain cannot recurse
+/// without end.
+const MAX_REFERENCE_DEPTH: usize = 32;
+
+/// `latest`/`-1` or a positive version number, as it appears in a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionSelector {
+    Latest,
+    Number(i32),
+}
+
+impl VersionSelector {
+    pub fn parse(s: &str) -> Result<Self, RegistryError> {
+        match s {
+            "latest" | "-1" => Ok(VersionSelector::Latest),
+            _ => match s.parse::<i32>() {
+                Ok(n) if n >= 1 => Ok(VersionSelector::Number(n)),
+                _ => Err(RegistryError::InvalidVersion(s.to_string())),
+            },
+        }
+    }
+}
+
+/// A schema as submitted by a client (register, lookup, compatibility check).
+#[derive(Debug, Clone, Default)]
+pub struct SchemaInput {
+    pub schema: String,
+    pub schema_type: Option<String>,
+    pub references: Vec<Reference>,
+}
+
+/// A submitted schema, parsed, with the key that identifies its content.
+pub struct Prepared {
+    pub parsed: ParsedSchema,
+    pub key: ContentKey,
+}
+
+/// A register request: `id` and `version` are only honoured in IMPORT mode.
+#[derive(Debug, Clone, Default)]
+pub struct Register {
+    pub subject: String,
+    pub input: SchemaInput,
+    pub id: Option<i32>,
+    pub version: Option<i32>,
+    pub normalize: bool,
+}
+
+#[derive(Debug)]
+pub struct Registered {
+    pub id: i32,
+    pub version: i32,
+    pub records: Vec<Record>,
+}
+
+/// Finds a subject's version, hiding soft-deleted ones unless `deleted`.
+pub fn find_version<'s>(
+    state: &'s State,
+    subject: &str,
+    selector: VersionSelector,
+    deleted: bool,
+) -> Result<&'s VersionEntry, RegistryError> {
+    let s = live_subject(state, subject, deleted)?;
+    let found = match selector {
+        VersionSelector::Latest => s.versions.values().rev().find(|v| deleted || !v.deleted),
+        VersionSelector::Number(n) => s.versions.get(&n).filter(|v| deleted || !v.deleted),
+    };
+    found.ok_or_else(|| {
+        RegistryError::VersionNotFound(match selector {
+            // Confluent prints the parsed number: `latest` is -1.
+            VersionSelector::Latest => "-1".into(),
+            VersionSelector::Number(n) => n.to_string(),
+        })
+    })
+}
+
+/// A subject with at least one visible version.
+pub fn live_subject<'s>(
+    state: &'s State,
+    subject: &str,
+    deleted: bool,
+) -> Result<&'s SubjectEntry, RegistryError> {
+    state
+        .subject(subject)
+        .filter(|s| deleted || !s.is_soft_deleted())
+        .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_string()))
+}
+
+/// Parses a submitted schema against the current state (resolving its references).
+pub fn prepare(
+    state: &State,
+    input: &SchemaInput,
+    normalize: bool,
+) -> Result<Prepared, RegistryError> {
+    let schema_type = match input.schema_type.as_deref().map(str::to_ascii_uppercase) {
+        None => None,
+        Some(t) if t == "AVRO" => None,
+        Some(t) => {
+            return Err(RegistryError::InvalidSchema(format!(
+                "Invalid schema type {t}: this registry supports AVRO only"
+            )))
+        }
+    };
+    let ref_texts = resolve_references(state, &input.references)?;
+    let ref_strs: Vec<&str> = ref_texts.iter().map(|t| &**t).collect();
+    let mut parsed =
+        avro::parse(&input.schema, &ref_strs).map_err(|e| RegistryError::InvalidSchema(e.0))?;
+    // The state indexes every stored text by its canonical spelling; key what we would store
+    // the same way, so a normalized schema matches its stored normalized twin.
+    let mut key_text = parsed.canonical.clone();
+    if normalize {
+        let invalid = |e: avro::InvalidSchema| RegistryError::InvalidSchema(e.0);
+        let json: serde_json::Value = serde_json::from_str(&input.schema)
+            .map_err(|e| RegistryError::InvalidSchema(format!("Invalid schema: {e}")))?;
+        parsed.canonical = avro::normalized_text(&json).map_err(invalid)?;
+        let normalized: serde_json::Value = serde_json::from_str(&parsed.canonical)
+            .map_err(|e| RegistryError::InvalidSchema(format!("Invalid schema: {e}")))?;
+        key_text = avro::canonical_text(&normalized).map_err(invalid)?;
+    }
+    let key = ContentKey {
+        canonical: Arc::from(key_text.as_str()),
+        schema_type,
+        references: input.references.clone(),
+    };
+    Ok(Prepared { parsed, key })
+}
+
+/// The texts of every schema reachable through `refs`, dependencies first.
+fn resolve_references(state: &State, refs: &[Reference]) -> Result<Vec<Arc<str>>, RegistryError> {
+    fn visit(
+        state: &State,
+        refs: &[Reference],
+        depth: usize,
+        seen: &mut HashSet<i32>,
+        out: &mut Vec<Arc<str>>,
+    ) -> Result<(), RegistryError> {
+        if depth > MAX_REFERENCE_DEPTH {
+            return Err(RegistryError::InvalidSchema(format!(
+                "Invalid schema: references nest deeper than {MAX_REFERENCE_DEPTH}"
+            )));
+        }
+        for r in refs {
+            let selector = if r.version == -1 {
+                VersionSelector::Latest
+            } else if r.version >= 1 {
+                VersionSelector::Number(r.version)
+            } else {
+                return Err(RegistryError::InvalidSchema(format!(
+                    "Invalid schema: reference '{}' has invalid version {}",
+                    r.name, r.version
+                )));
+            };
+            let v = find_version(state, &r.subject, selector, true).map_err(|_| {
+                RegistryError::InvalidSchema(format!(
+                    "Invalid schema: reference '{}' to subject '{}' version {} not found",
+                    r.name, r.subject, r.version
+                ))
+            })?;
+            if seen.insert(v.schema.id) {
+                visit(state, &v.schema.references, depth + 1, seen, out)?;
+                out.push(v.schema.text.clone());
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    visit(state, refs, 0, &mut HashSet::new(), &mut out)?;
+    Ok(out)
+}
+
+/// The parsed form of a stored schema, built once and cached on the entry.
+pub fn parsed_entry(state: &State, entry: &SchemaEntry) -> Option<Arc<ParsedSchema>> {
+    entry
+        .parsed
+        .get_or_init(|| {
+            let refs = resolve_references(state, &entry.references).ok()?;
+            let refs: Vec<&str> = refs.iter().map(|t| &**t).collect();
+            match avro::parse(&entry.text, &refs) {
+                Ok(p) => Some(Arc::new(p)),
+                Err(e) => {
+                    tracing::warn!(id = entry.id, error = %e, "stored schema does not parse");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// The compatibility level in force for a subject: its own, else global, else BACKWARD.
+pub fn effective_level(state: &State, subject: &str) -> CompatLevel {
+    [Some(subject), None]
+        .into_iter()
+        .filter_map(|s| state.config(s))
+        .find_map(|c| c.compatibility_level.as_deref()?.parse().ok())
+        .unwrap_or_default()
+}
+
+fn effective_normalize(state: &State, subject: &str) -> bool {
+    [Some(subject), None]
+        .into_iter()
+        .filter_map(|s| state.config(s))
+        .find_map(|c| c.normalize)
+        .unwrap_or(false)
+}
+
+/// Checks `new` against the subject's live versions under `level`; messages, empty if fine.
+/// `against` limits the check to one version (the `/compatibility/.../versions/{v}` endpoint).
+pub fn incompatibilities(
+    state: &State,
+    subject: &str,
+    new: &ParsedSchema,
+    level: CompatLevel,
+    against: Option<&VersionEntry>,
+) -> Vec<String> {
+    let previous: Vec<&VersionEntry> = match against {
+        Some(v) => vec![v],
+        None => state
+            .subject(subject)
+            .map(|s| s.live().collect())
+            .unwrap_or_default(),
+    };
+    let parsed: Vec<(i32, Arc<ParsedSchema>)> = previous
+        .iter()
+        .filter_map(|v| parsed_entry(state, &v.schema).map(|p| (v.version, p)))
+        .collect();
+    let refs: Vec<(i32, AvroSchemaRef<'_>)> = parsed
+        .iter()
+        .map(|(v, p)| {
+            (
+                *v,
+                AvroSchemaRef {
+                    root: &p.schema,
+                    refs: &p.refs,
+                },
+            )
+        })
+        .collect();
+    let new = AvroSchemaRef {
+        root: &new.schema,
+        refs: &new.refs,
+    };
+    compat::check(level, new, &refs)
+}
+
+/// Registers a schema under a subject, or returns the id it already has there.
+///
+/// Follows Confluent: an explicit `id` needs IMPORT mode (and IMPORT needs one); the same
+/// content reuses its global id; a schema present here only as soft-deleted versions gets a new
+/// version with the same id, and those soft-deleted versions are removed for good.
+pub fn register(state: &State, req: Register) -> Result<Registered, RegistryError> {
+    let subject = &req.subject;
+    let mode = state.effective_mode(subject);
+    if !mode.accepts_writes() {
+        return Err(read_only(subject));
+    }
+    let importing = mode == Mode::Import;
+    // Confluent treats a negative id as "no id".
+    let wanted_id = req.id.filter(|id| *id >= 0);
+    match (wanted_id, importing) {
+        (Some(_), false) => {
+            return Err(RegistryError::NotPermitted(format!(
+                "Subject {subject} is not in import mode"
+            )))
+        }
+        (None, true) => {
+            return Err(RegistryError::NotPermitted(format!(
+                "Subject {subject} is not in read-write mode"
+            )))
+        }
+        _ => {}
+    }
+    let normalize = req.normalize || effective_normalize(state, subject);
+    let prepared = prepare(state, &req.input, normalize)?;
+    let existing = state.subject(subject);
+    let known_id = state.id_for_content(&prepared.key);
+
+    // Re-registering what the subject already has (live) creates nothing and checks nothing.
+    if let Some(v) = existing.and_then(|s| s.live().find(|v| Some(v.schema.id) == known_id)) {
+        if wanted_id.is_none_or(|id| id == v.schema.id) {
+            return Ok(Registered {
+                id: v.schema.id,
+                version: v.version,
+                records: vec![],
+            });
+        }
+    }
+
+    if !importing {
+        let level = effective_level(state, subject);
+        let messages = incompatibilities(state, subject, &prepared.parsed, level, None);
+        if !messages.is_empty() {
+            return Err(RegistryError::Incompatible {
+                subject: subject.clone(),
+                messages,
+            });
+        }
+    }
+
+    let id = match wanted_id {
+        Some(id) => {
+            if state.schema(id).is_some() && Some(id) != known_id {
+                return Err(RegistryError::NotPermitted(format!(
+                    "Overwrite new schema with id {id} is not permitted."
+                )));
+            }
+            id
+        }
+        None => known_id.unwrap_or(state.max_id() + 1),
+    };
+    let latest = existing
+        .and_then(|s| s.versions.keys().next_back().copied())
+        .unwrap_or(0);
+    let version = match req.version.filter(|v| *v != 0 && *v != -1) {
+        None => latest + 1,
+        // IMPORT keeps the source registry's numbering, gaps and overwrites included.
+        Some(v) if importing && v >= 1 => v,
+        Some(v) if v == latest + 1 => v,
+        Some(v) if importing => return Err(RegistryError::InvalidVersion(v.to_string())),
+        Some(_) => {
+            return Err(RegistryError::InvalidSchema(
+                "Version is not one more than previous version".into(),
+            ))
+        }
+    };
+    let mut records: Vec<Record> = existing
+        .into_iter()
+        .flat_map(|s| s.versions.values())
+        .filter(|v| v.deleted && v.schema.id == id && v.version != version)
+        .map(|v| Record::Schema {
+            subject: subject.clone(),
+            version: v.version,
+            value: None,
+        })
+        .collect();
+    let value = SchemaValue {
+        subject: subject.clone(),
+        version,
+        id,
+        schema_type: prepared.key.schema_type.clone(),
+        references: req.input.references.clone(),
+        schema: prepared.parsed.canonical,
+        deleted: false,
+        extra: Default::default(),
+    };
+    records.push(Record::Schema {
+        subject: subject.clone(),
+        version,
+        value: Some(value),
+    });
+    Ok(Registered {
+        id,
+        version,
+        records,
+    })
+}
+
+fn read_only(subject: &str) -> RegistryError {
+    RegistryError::NotPermitted(format!("Subject {subject} is in read-only mode"))
+}
+
+/// Finds the version of `subject` holding this schema (the lookup endpoint).
+pub fn lookup<'s>(
+    state: &'s State,
+    subject: &str,
+    input: &SchemaInput,
+    normalize: bool,
+    deleted: bool,
+) -> Result<&'s VersionEntry, RegistryError> {
+    let s = live_subject(state, subject, deleted)?;
+    let normalize = normalize || effective_normalize(state, subject);
+    let prepared = prepare(state, input, normalize)?;
+    let id = state.id_for_content(&prepared.key);
+    s.versions
+        .values()
+        .rev()
+        .find(|v| (deleted || !v.deleted) && Some(v.schema.id) == id)
+        .ok_or_else(|| RegistryError::SchemaNotFound(String::new()))
+}
+
+fn check_writable(state: &State, subject: &str) -> Result<(), RegistryError> {
+    if state.effective_mode(subject).accepts_writes() {
+        Ok(())
+    } else {
+        Err(read_only(subject))
+    }
+}
+
+fn check_unreferenced(state: &State, subject: &str, version: i32) -> Result<(), RegistryError> {
+    if state.referenced_by(subject, version).is_empty() {
+        Ok(())
+    } else {
+        Err(RegistryError::ReferenceExists {
+            subject: subject.to_string(),
+            version,
+        })
+    }
+}
+
+/// Deletes one version: soft first, then permanently (`permanent`) once soft-deleted.
+pub fn delete_version(
+    state: &State,
+    subject: &str,
+    selector: VersionSelector,
+    permanent: bool,
+) -> Result<(i32, Vec<Record>), RegistryError> {
+    check_writable(state, subject)?;
+    if let (false, VersionSelector::Number(n)) = (permanent, selector) {
+        if state
+            .subject(subject)
+            .and_then(|s| s.versions.get(&n))
+            .is_some_and(|v| v.deleted)
+        {
+            return Err(RegistryError::VersionSoftDeleted {
+                subject: subject.to_string(),
+                version: n,
+            });
+        }
+    }
+    // Confluent: 40401 only when the subject has no versions at all; a soft-deleted subject
+    // answers 40402 for the version it cannot find.
+    let s = state
+        .subject(subject)
+        .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_string()))?;
+    let v = match selector {
+        VersionSelector::Latest => s.versions.values().rev().find(|v| permanent || !v.deleted),
+        VersionSelector::Number(n) => s.versions.get(&n).filter(|v| permanent || !v.deleted),
+    }
+    .ok_or_else(|| {
+        RegistryError::VersionNotFound(match selector {
+            VersionSelector::Latest => "-1".into(),
+            VersionSelector::Number(n) => n.to_string(),
+        })
+    })?;
+    check_unreferenced(state, subject, v.version)?;
+    let record = if permanent {
+        if !v.deleted {
+            return Err(RegistryError::VersionNotSoftDeleted {
+                subject: subject.to_string(),
+                version: v.version,
+            });
+        }
+        Record::Schema {
+            subject: subject.to_string(),
+            version: v.version,
+            value: None,
+        }
+    } else {
+        soft_deleted(v, subject)
+    };
+    Ok((v.version, vec![record]))
+}
+
+fn soft_deleted(v: &VersionEntry, subject: &str) -> Record {
+    let mut value = (*v.value).clone();
+    value.deleted = true;
+    Record::Schema {
+        subject: subject.to_string(),
+        version: v.version,
+        value: Some(value),
+    }
+}
+
+/// Deletes a whole subject: soft first, then permanently once every version is soft-deleted.
+/// Returns the versions deleted.
+pub fn delete_subject(
+    state: &State,
+    subject: &str,
+    permanent: bool,
+) -> Result<(Vec<i32>, Vec<Record>), RegistryError> {
+    check_writable(state, subject)?;
+    let s = state
+        .subject(subject)
+        .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_string()))?;
+    for v in s.versions.values() {
+        check_unreferenced(state, subject, v.version)?;
+    }
+    if permanent {
+        if s.live().next().is_some() {
+            return Err(RegistryError::SubjectNotSoftDeleted(subject.to_string()));
+        }
+        let versions: Vec<i32> = s.versions.keys().copied().collect();
+        let mut records: Vec<Record> = versions
+            .iter()
+            .map(|&version| Record::Schema {
+                subject: subject.to_string(),
+                version,
+                value: None,
+            })
+            .collect();
+        if state.config(Some(subject)).is_some() {
+            records.push(Record::Config {
+                subject: Some(subject.to_string()),
+                value: None,
+            });
+        }
+        if state.mode(Some(subject)).is_some() {
+            records.push(Record::Mode {
+                subject: Some(subject.to_string()),
+                value: None,
+            });
+        }
+        records.push(Record::ClearSubject {
+            subject: subject.to_string(),
+            value: Some(ClearSubjectValue {
+                subject: subject.to_string(),
+            }),
+        });
+        return Ok((versions, records));
+    }
+    if s.is_soft_deleted() {
+        return Err(RegistryError::SubjectSoftDeleted(subject.to_string()));
+    }
+    let live: Vec<&VersionEntry> = s.live().collect();
+    let mut records: Vec<Record> = live.iter().map(|v| soft_deleted(v, subject)).collect();
+    let last = s.versions.keys().next_back().copied().unwrap_or(0);
+    records.push(Record::DeleteSubject {
+        subject: subject.to_string(),
+        value: Some(DeleteSubjectValue {
+            subject: subject.to_string(),
+            version: last,
+        }),
+    });
+    Ok((live.iter().map(|v| v.version).collect(), records))
+}
+
+/// Sets the compatibility level (and optionally `normalize`) globally or for one subject.
+pub fn set_config(
+    state: &State,
+    subject: Option<&str>,
+    level: Option<&str>,
+    normalize: Option<bool>,
+) -> Result<(ConfigValue, Vec<Record>), RegistryError> {
+    let level = level
+        .map(|l| {
+            l.parse::<CompatLevel>()
+                .map_err(|_| RegistryError::InvalidCompatibility)
+        })
+        .transpose()?;
+    if let Some(subject) = subject {
+        check_writable(state, subject)?;
+    }
+    let mut value = state.config(subject).cloned().unwrap_or_default();
+    if let Some(l) = level {
+        value.compatibility_level = Some(l.to_string());
+    }
+    if normalize.is_some() {
+        value.normalize = normalize;
+    }
+    let record = Record::Config {
+        subject: subject.map(str::to_string),
+        value: Some(value.clone()),
+    };
+    Ok((value, vec![record]))
+}
+
+/// Removes a subject's (or the global) config; returns what it was.
+pub fn delete_config(
+    state: &State,
+    subject: Option<&str>,
+) -> Result<(ConfigValue, Vec<Record>), RegistryError> {
+    let old = match (state.config(subject), subject) {
+        (Some(c), _) => c.clone(),
+        (None, Some(s)) => return Err(RegistryError::SubjectConfigNotFound(s.to_string())),
+        (None, None) => ConfigValue::default(),
+    };
+    let record = Record::Config {
+        subject: subject.map(str::to_string),
+        value: None,
+    };
+    Ok((old, vec![record]))
+}
+
+/// Sets the mode globally or for one subject. IMPORT needs an empty scope unless `force`.
+pub fn set_mode(
+    state: &State,
+    subject: Option<&str>,
+    mode: &str,
+    force: bool,
+) -> Result<(Mode, Vec<Record>), RegistryError> {
+    let mode: Mode = mode.parse().map_err(|_| RegistryError::InvalidMode)?;
+    if mode == Mode::Import && !force {
+        let has_schemas = match subject {
+            Some(s) => state.subject(s).is_some(),
+            None => state.subjects().next().is_some(),
+        };
+        if has_schemas && state.mode(subject) != Some(Mode::Import) {
+            return Err(RegistryError::NotPermitted(match subject {
+                Some(s) => format!("Cannot import since found existing subjects for {s}"),
+                None => "Cannot import since found existing subjects".to_string(),
+            }));
+        }
+    }
+    let record = Record::Mode {
+        subject: subject.map(str::to_string),
+        value: Some(ModeValue {
+            mode: mode.to_string(),
+        }),
+    };
+    Ok((mode, vec![record]))
+}
+
+/// Removes a subject's mode; returns what it was.
+pub fn delete_mode(state: &State, subject: &str) -> Result<(Mode, Vec<Record>), RegistryError> {
+    let old = state
+        .mode(Some(subject))
+        .ok_or_else(|| RegistryError::SubjectModeNotFound(subject.to_string()))?;
+    let record = Record::Mode {
+        subject: Some(subject.to_string()),
+        value: None,
+    };
+    Ok((old, vec![record]))
+}

@@ -1,0 +1,386 @@
+//! The `_schemas` record: the one representation every store speaks.
+//!
+//! Keys and values are Confluent's JSON, byte for byte where it matters. Compaction works on the
+//! exact key bytes, so keys are written in Confluent's field order with no whitespace, and the
+//! global CONFIG/MODE key is written in whichever form (`subject` absent, or `"subject":null` as
+//! Karapace writes it) the log already holds. Reading is tolerant: unknown key types, unknown
+//! fields and malformed records are reported as [`Decoded::Skipped`] instead of failing replay.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A key/value pair as stored in the log; `value == None` is a tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// A record reference from a schema to another subject's version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Reference {
+    pub name: String,
+    pub subject: String,
+    pub version: i32,
+}
+
+/// The value of a SCHEMA record. Unknown fields (`md5`, `metadata`, `ruleSet`, …) are kept so
+/// a record we rewrite (soft delete) loses nothing another registry wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchemaValue {
+    pub subject: String,
+    pub version: i32,
+    pub id: i32,
+    #[serde(
+        rename = "schemaType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub schema_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<Reference>,
+    pub schema: String,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The value of a CONFIG record. Only `compatibilityLevel` is interpreted; the rest is kept.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigValue {
+    #[serde(
+        rename = "compatibilityLevel",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub compatibility_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The value of a MODE record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeValue {
+    pub mode: String,
+}
+
+/// The value of a DELETE_SUBJECT record: every version up to `version` is soft-deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteSubjectValue {
+    pub subject: String,
+    pub version: i32,
+}
+
+/// The value of a CLEAR_SUBJECT record: a permanent subject delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearSubjectValue {
+    pub subject: String,
+}
+
+/// A decoded `_schemas` record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Schema {
+        subject: String,
+        version: i32,
+        value: Option<SchemaValue>,
+    },
+    /// `subject == None` is the global config.
+    Config {
+        subject: Option<String>,
+        value: Option<ConfigValue>,
+    },
+    Mode {
+        subject: Option<String>,
+        value: Option<ModeValue>,
+    },
+    DeleteSubject {
+        subject: String,
+        value: Option<DeleteSubjectValue>,
+    },
+    ClearSubject {
+        subject: String,
+        value: Option<ClearSubjectValue>,
+    },
+    Noop,
+}
+
+/// How a raw record decoded.
+#[derive(Debug)]
+pub enum Decoded {
+    Record(Record),
+    /// Well-formed but not ours to interpret (CONTEXT, future key types).
+    Ignored(String),
+    /// Malformed: logged and counted by the caller, never fatal.
+    Skipped(String),
+}
+
+/// How the global CONFIG/MODE key is spelled in the log this registry writes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GlobalKeyForm {
+    /// `{"keytype":"CONFIG","magic":0}` — current Confluent.
+    #[default]
+    Omitted,
+    /// `{"keytype":"CONFIG","subject":null,"magic":0}` — Karapace.
+    Null,
+}
+
+impl Record {
+    /// Encodes this record as Confluent writes it.
+    pub fn encode(&self, form: GlobalKeyForm) -> RawRecord {
+        RawRecord {
+            key: self.encode_key(form).into_bytes(),
+            value: self.encode_value(),
+        }
+    }
+
+    fn encode_key(&self, form: GlobalKeyForm) -> String {
+        fn subject_key(keytype: &str, subject: &Option<String>, form: GlobalKeyForm) -> String {
+            match (subject, form) {
+                (Some(s), _) => format!(
+                    r#"{{"keytype":"{keytype}","subject":{},"magic":0}}"#,
+                    json_string(s)
+                ),
+                (None, GlobalKeyForm::Omitted) => format!(r#"{{"keytype":"{keytype}","magic":0}}"#),
+                (None, GlobalKeyForm::Null) => {
+                    format!(r#"{{"keytype":"{keytype}","subject":null,"magic":0}}"#)
+                }
+            }
+        }
+        match self {
+            Record::Schema {
+                subject, version, ..
+            } => format!(
+                r#"{{"keytype":"SCHEMA","subject":{},"version":{version},"magic":1}}"#,
+                json_string(subject)
+            ),
+            Record::Config { subject, .. } => subject_key("CONFIG", subject, form),
+            Record::Mode { subject, .. } => subject_key("MODE", subject, form),
+            Record::DeleteSubject { subject, .. } => {
+                subject_key("DELETE_SUBJECT", &Some(subject.clone()), form)
+            }
+            Record::ClearSubject { subject, .. } => {
+                subject_key("CLEAR_SUBJECT", &Some(subject.clone()), form)
+            }
+            Record::Noop => r#"{"keytype":"NOOP","magic":0}"#.to_string(),
+        }
+    }
+
+    fn encode_value(&self) -> Option<Vec<u8>> {
+        let json = match self {
+            Record::Schema { value, .. } => value.as_ref().map(serde_json::to_vec),
+            Record::Config { value, .. } => value.as_ref().map(serde_json::to_vec),
+            Record::Mode { value, .. } => value.as_ref().map(serde_json::to_vec),
+            Record::DeleteSubject { value, .. } => value.as_ref().map(serde_json::to_vec),
+            Record::ClearSubject { value, .. } => value.as_ref().map(serde_json::to_vec),
+            Record::Noop => None,
+        };
+        // Serializing these plain structs cannot fail: every map key is a string.
+        json.map(|r| r.expect("record values serialize"))
+    }
+
+    /// Decodes a raw record, tolerating everything Confluent, Karapace or Redpanda may write.
+    pub fn decode(raw: &RawRecord) -> Decoded {
+        let key: Map<String, Value> = match serde_json::from_slice(&raw.key) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return Decoded::Skipped("key is not a JSON object".into()),
+            Err(e) => return Decoded::Skipped(format!("key is not JSON: {e}")),
+        };
+        let Some(keytype) = key.get("keytype").and_then(Value::as_str) else {
+            return Decoded::Skipped("key has no keytype".into());
+        };
+        let subject = match key.get("subject") {
+            Some(Value::String(s)) => Some(s.clone()),
+            None | Some(Value::Null) => None,
+            Some(_) => return Decoded::Skipped("key subject is not a string".into()),
+        };
+        // An empty value is treated like null, as Karapace does.
+        let value = raw.value.as_deref().filter(|v| !v.is_empty());
+        fn parse<T: serde::de::DeserializeOwned>(v: Option<&[u8]>) -> Result<Option<T>, String> {
+            v.map(|v| serde_json::from_slice(v).map_err(|e| format!("bad value: {e}")))
+                .transpose()
+        }
+        let need_subject =
+            |s: Option<String>| s.ok_or_else(|| format!("{keytype} key has no subject"));
+        let record = match keytype {
+            "SCHEMA" => {
+                let Some(version) = key.get("version").and_then(Value::as_i64) else {
+                    return Decoded::Skipped("SCHEMA key has no version".into());
+                };
+                need_subject(subject).and_then(|subject| {
+                    Ok(Record::Schema {
+                        subject,
+                        version: version as i32,
+                        value: parse(value)?,
+                    })
+                })
+            }
+            "CONFIG" => parse(value).map(|value| Record::Config { subject, value }),
+            "MODE" => parse(value).map(|value| Record::Mode { subject, value }),
+            "DELETE_SUBJECT" => need_subject(subject).and_then(|subject| {
+                Ok(Record::DeleteSubject {
+                    subject,
+                    value: parse(value)?,
+                })
+            }),
+            "CLEAR_SUBJECT" => need_subject(subject).and_then(|subject| {
+                Ok(Record::ClearSubject {
+                    subject,
+                    value: parse(value)?,
+                })
+            }),
+            "NOOP" => Ok(Record::Noop),
+            other => return Decoded::Ignored(format!("keytype {other}")),
+        };
+        match record {
+            Ok(r) => Decoded::Record(r),
+            Err(e) => Decoded::Skipped(e),
+        }
+    }
+
+    /// The global-key form this raw key uses, if it is a global CONFIG or MODE key.
+    pub fn global_key_form(raw_key: &[u8]) -> Option<GlobalKeyForm> {
+        let key: Map<String, Value> = serde_json::from_slice(raw_key).ok()?;
+        match key.get("keytype").and_then(Value::as_str) {
+            Some("CONFIG" | "MODE") => match key.get("subject") {
+                None => Some(GlobalKeyForm::Omitted),
+                Some(Value::Null) => Some(GlobalKeyForm::Null),
+                Some(_) => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+fn json_string(s: &str) -> String {
+    Value::String(s.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema_value(deleted: bool) -> SchemaValue {
+        SchemaValue {
+            subject: "orders-value".into(),
+            version: 3,
+            id: 42,
+            schema_type: None,
+            references: vec![],
+            schema: "\"string\"".into(),
+            deleted,
+            extra: Map::new(),
+        }
+    }
+
+    #[test]
+    fn keys_are_byte_identical_to_confluent() {
+        let r = Record::Schema {
+            subject: "orders-value".into(),
+            version: 3,
+            value: None,
+        };
+        assert_eq!(
+            r.encode(GlobalKeyForm::Omitted).key,
+            br#"{"keytype":"SCHEMA","subject":"orders-value","version":3,"magic":1}"#
+        );
+        let c = Record::Config {
+            subject: None,
+            value: None,
+        };
+        assert_eq!(
+            c.encode(GlobalKeyForm::Omitted).key,
+            br#"{"keytype":"CONFIG","magic":0}"#
+        );
+        assert_eq!(
+            c.encode(GlobalKeyForm::Null).key,
+            br#"{"keytype":"CONFIG","subject":null,"magic":0}"#
+        );
+        let d = Record::DeleteSubject {
+            subject: "a\"b".into(),
+            value: None,
+        };
+        assert_eq!(
+            d.encode(GlobalKeyForm::Null).key,
+            br#"{"keytype":"DELETE_SUBJECT","subject":"a\"b","magic":0}"#
+        );
+        assert_eq!(
+            Record::Noop.encode(GlobalKeyForm::Omitted).key,
+            br#"{"keytype":"NOOP","magic":0}"#
+        );
+    }
+
+    #[test]
+    fn schema_values_round_trip_and_keep_unknown_fields() {
+        let raw = RawRecord {
+            key: br#"{"keytype":"SCHEMA","subject":"orders-value","version":3,"magic":1,"seq":7,"node":1}"#.to_vec(),
+            value: Some(br#"{"subject":"orders-value","version":3,"id":42,"md5":"abc","schema":"\"string\"","deleted":false}"#.to_vec()),
+        };
+        let Decoded::Record(rec) = Record::decode(&raw) else {
+            panic!("decodes")
+        };
+        let Record::Schema { value: Some(v), .. } = &rec else {
+            panic!("schema record")
+        };
+        assert_eq!(v.extra.get("md5"), Some(&Value::String("abc".into())));
+        let mut expected = schema_value(false);
+        expected.extra.insert("md5".into(), "abc".into());
+        assert_eq!(v, &expected);
+        let back = Record::decode(&rec.encode(GlobalKeyForm::Omitted));
+        assert!(matches!(back, Decoded::Record(r) if r == rec));
+    }
+
+    #[test]
+    fn tolerant_decoding() {
+        let raw = |k: &str, v: Option<&str>| RawRecord {
+            key: k.as_bytes().to_vec(),
+            value: v.map(|v| v.as_bytes().to_vec()),
+        };
+        assert!(matches!(
+            Record::decode(&raw("not json", None)),
+            Decoded::Skipped(_)
+        ));
+        assert!(matches!(
+            Record::decode(&raw(
+                r#"{"keytype":"CONTEXT","tenant":"t","context":"c","magic":0}"#,
+                Some("{}")
+            )),
+            Decoded::Ignored(_)
+        ));
+        assert!(matches!(
+            Record::decode(&raw(
+                r#"{"keytype":"SCHEMA","subject":"s","version":1,"magic":1}"#,
+                Some("{oops")
+            )),
+            Decoded::Skipped(_)
+        ));
+        // Both spellings of the global config key mean the global config.
+        for key in [
+            r#"{"keytype":"CONFIG","magic":0}"#,
+            r#"{"keytype":"CONFIG","subject":null,"magic":0}"#,
+        ] {
+            let Decoded::Record(Record::Config { subject, value }) =
+                Record::decode(&raw(key, Some(r#"{"compatibilityLevel":"FULL"}"#)))
+            else {
+                panic!("config")
+            };
+            assert_eq!(subject, None);
+            assert_eq!(value.unwrap().compatibility_level.as_deref(), Some("FULL"));
+        }
+        // Empty value is a tombstone.
+        assert!(matches!(
+            Record::decode(&raw(
+                r#"{"keytype":"SCHEMA","subject":"s","version":1,"magic":1}"#,
+                Some("")
+            )),
+            Decoded::Record(Record::Schema { value: None, .. })
+        ));
+        let sv = schema_value(true);
+        assert!(serde_json::to_string(&sv)
+            .unwrap()
+            .contains(r#""deleted":true"#));
+    }
+}

@@ -1,0 +1,311 @@
+//! The registry's state, folded from `_schemas` records by [`State::apply`] and nothing else.
+//!
+//! Everything a read needs is here, in memory, indexed for the requests clients repeat: id →
+//! schema, subject → versions, canonical content → id. One [`SchemaEntry`] (and one copy of its
+//! text) is shared by every subject and version that uses the same id.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use super::avro::{self, ParsedSchema};
+use super::mode::Mode;
+use super::record::{
+    ConfigValue, Decoded, GlobalKeyForm, RawRecord, Record, Reference, SchemaValue,
+};
+
+/// A distinct schema: one per global id.
+#[derive(Debug)]
+pub struct SchemaEntry {
+    pub id: i32,
+    pub text: Arc<str>,
+    /// `None` means AVRO, as in the record format.
+    pub schema_type: Option<String>,
+    pub references: Vec<Reference>,
+    /// The parsed form, built the first time a compatibility check needs it.
+    pub parsed: OnceLock<Option<Arc<ParsedSchema>>>,
+}
+
+/// What identifies a schema's content for id reuse: same canonical text and references.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ContentKey {
+    pub canonical: Arc<str>,
+    pub schema_type: Option<String>,
+    pub references: Vec<Reference>,
+}
+
+/// One version of a subject.
+#[derive(Debug, Clone)]
+pub struct VersionEntry {
+    pub version: i32,
+    pub schema: Arc<SchemaEntry>,
+    pub deleted: bool,
+    /// The full record value, so a soft delete can rewrite it without losing foreign fields.
+    pub value: Arc<SchemaValue>,
+}
+
+#[derive(Debug, Default)]
+pub struct SubjectEntry {
+    pub versions: BTreeMap<i32, VersionEntry>,
+}
+
+impl SubjectEntry {
+    pub fn live(&self) -> impl DoubleEndedIterator<Item = &VersionEntry> {
+        self.versions.values().filter(|v| !v.deleted)
+    }
+    /// Has versions, all soft-deleted.
+    pub fn is_soft_deleted(&self) -> bool {
+        !self.versions.is_empty() && self.live().next().is_none()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    schemas: HashMap<i32, Arc<SchemaEntry>>,
+    content_ids: HashMap<ContentKey, i32>,
+    /// Which subject versions use each id (including soft-deleted ones).
+    usages: HashMap<i32, BTreeSet<(String, i32)>>,
+    /// Ids whose schema has references, for `referencedby` and delete checks.
+    with_refs: BTreeSet<i32>,
+    subjects: BTreeMap<String, SubjectEntry>,
+    configs: HashMap<Option<String>, ConfigValue>,
+    modes: HashMap<Option<String>, Mode>,
+    max_id: i32,
+    global_key_form: Option<GlobalKeyForm>,
+    /// Offset of the last record applied.
+    pub offset: i64,
+    /// Records that could not be decoded or applied, skipped and logged.
+    pub skipped: u64,
+}
+
+impl State {
+    /// Applies one raw record at `offset`. Never fails: a record we cannot use is skipped,
+    /// counted and logged, because one bad record must not stop a registry.
+    pub fn apply_raw(&mut self, offset: i64, raw: &RawRecord) {
+        self.offset = self.offset.max(offset);
+        if let Some(form) = Record::global_key_form(&raw.key) {
+            self.global_key_form.get_or_insert(form);
+        }
+        match Record::decode(raw) {
+            Decoded::Record(r) => self.apply(r),
+            Decoded::Ignored(why) => tracing::debug!(offset, %why, "ignored record"),
+            Decoded::Skipped(why) => {
+                self.skipped += 1;
+                tracing::warn!(offset, %why, key = %String::from_utf8_lossy(&raw.key), "skipped bad record");
+            }
+        }
+    }
+
+    pub fn apply(&mut self, record: Record) {
+        match record {
+            Record::Schema {
+                subject,
+                version,
+                value,
+            } => {
+                self.remove_version(&subject, version);
+                if let Some(v) = value {
+                    if v.subject != subject || v.version != version {
+                        self.skipped += 1;
+                        tracing::warn!(%subject, version, "SCHEMA value disagrees with its key; skipped");
+                        return;
+                    }
+                    self.insert_version(v);
+                }
+            }
+            Record::Config { subject, value } => match value {
+                Some(v) => {
+                    self.configs.insert(subject, v);
+                }
+                None => {
+                    self.configs.remove(&subject);
+                }
+            },
+            Record::Mode { subject, value } => match value.map(|v| v.mode.parse::<Mode>()) {
+                Some(Ok(m)) => {
+                    self.modes.insert(subject, m);
+                }
+                Some(Err(_)) => {
+                    self.skipped += 1;
+                    tracing::warn!(?subject, "MODE record with an unknown mode; skipped");
+                }
+                None => {
+                    self.modes.remove(&subject);
+                }
+            },
+            Record::DeleteSubject { subject, value } => {
+                let Some(v) = value else { return };
+                if let Some(s) = self.subjects.get_mut(&subject) {
+                    for entry in s.versions.range_mut(..=v.version).map(|(_, e)| e) {
+                        entry.deleted = true;
+                    }
+                }
+                let _ = subject;
+            }
+            Record::ClearSubject { subject, value } => {
+                if value.is_some() {
+                    let versions: Vec<i32> = self
+                        .subjects
+                        .get(&subject)
+                        .map(|s| s.versions.keys().copied().collect())
+                        .unwrap_or_default();
+                    for v in versions {
+                        self.remove_version(&subject, v);
+                    }
+                }
+            }
+            Record::Noop => {}
+        }
+    }
+
+    fn insert_version(&mut self, v: SchemaValue) {
+        let entry = match self.schemas.get(&v.id) {
+            Some(e) if *e.text == *v.schema => e.clone(),
+            existing => {
+                if existing.is_some() {
+                    tracing::warn!(
+                        id = v.id,
+                        "id reused with different schema text; latest wins"
+                    );
+                }
+                let e = Arc::new(SchemaEntry {
+                    id: v.id,
+                    text: Arc::from(v.schema.as_str()),
+                    schema_type: v.schema_type.clone().filter(|t| t != "AVRO"),
+                    references: v.references.clone(),
+                    parsed: OnceLock::new(),
+                });
+                // Foreign registries may store non-canonical text; index by our canonical form
+                // so lookups and id reuse still match it.
+                let canonical = serde_json::from_str(&v.schema)
+                    .ok()
+                    .and_then(|j| avro::canonical_text(&j).ok())
+                    .map(Arc::from)
+                    .unwrap_or_else(|| e.text.clone());
+                self.content_ids
+                    .entry(ContentKey {
+                        canonical,
+                        schema_type: e.schema_type.clone(),
+                        references: e.references.clone(),
+                    })
+                    .or_insert(v.id);
+                if !e.references.is_empty() {
+                    self.with_refs.insert(v.id);
+                }
+                self.schemas.insert(v.id, e.clone());
+                e
+            }
+        };
+        self.max_id = self.max_id.max(v.id);
+        self.usages
+            .entry(v.id)
+            .or_default()
+            .insert((v.subject.clone(), v.version));
+        let subject = self.subjects.entry(v.subject.clone()).or_default();
+        subject.versions.insert(
+            v.version,
+            VersionEntry {
+                version: v.version,
+                schema: entry,
+                deleted: v.deleted,
+                value: Arc::new(v),
+            },
+        );
+    }
+
+    fn remove_version(&mut self, subject: &str, version: i32) {
+        let Some(s) = self.subjects.get_mut(subject) else {
+            return;
+        };
+        let Some(old) = s.versions.remove(&version) else {
+            return;
+        };
+        if s.versions.is_empty() {
+            self.subjects.remove(subject);
+        }
+        let id = old.schema.id;
+        let unused = match self.usages.get_mut(&id) {
+            Some(users) => {
+                users.remove(&(subject.to_string(), version));
+                users.is_empty()
+            }
+            None => true,
+        };
+        if unused {
+            self.usages.remove(&id);
+            self.with_refs.remove(&id);
+            if let Some(e) = self.schemas.remove(&id) {
+                self.content_ids.retain(|_, v| *v != e.id);
+            }
+        }
+    }
+
+    // ----- reads -----
+
+    pub fn schema(&self, id: i32) -> Option<&Arc<SchemaEntry>> {
+        self.schemas.get(&id)
+    }
+
+    pub fn id_for_content(&self, key: &ContentKey) -> Option<i32> {
+        self.content_ids.get(key).copied()
+    }
+
+    pub fn max_id(&self) -> i32 {
+        self.max_id
+    }
+
+    pub fn subject(&self, name: &str) -> Option<&SubjectEntry> {
+        self.subjects.get(name)
+    }
+
+    pub fn subjects(&self) -> impl Iterator<Item = (&String, &SubjectEntry)> {
+        self.subjects.iter()
+    }
+
+    /// Subject versions using `id`, in (subject, version) order.
+    pub fn usages(&self, id: i32) -> impl Iterator<Item = &(String, i32)> {
+        self.usages.get(&id).into_iter().flatten()
+    }
+
+    /// Ids of live schemas whose references point at `subject` `version`.
+    pub fn referenced_by(&self, subject: &str, version: i32) -> Vec<i32> {
+        self.with_refs
+            .iter()
+            .filter(|id| {
+                let refs = &self.schemas[id].references;
+                refs.iter()
+                    .any(|r| r.subject == subject && r.version == version)
+                    && self.usages(**id).any(|(s, v)| {
+                        self.subjects
+                            .get(s)
+                            .and_then(|e| e.versions.get(v))
+                            .is_some_and(|e| !e.deleted)
+                    })
+            })
+            .copied()
+            .collect()
+    }
+
+    pub fn config(&self, subject: Option<&str>) -> Option<&ConfigValue> {
+        self.configs.get(&subject.map(str::to_string))
+    }
+
+    pub fn mode(&self, subject: Option<&str>) -> Option<Mode> {
+        self.modes.get(&subject.map(str::to_string)).copied()
+    }
+
+    /// The mode in force for a subject: its own, else the global one, else READWRITE.
+    pub fn effective_mode(&self, subject: &str) -> Mode {
+        self.mode(Some(subject))
+            .or(self.mode(None))
+            .unwrap_or_default()
+    }
+
+    /// The global-key spelling already in the log, so our writes compact against it.
+    pub fn global_key_form(&self) -> GlobalKeyForm {
+        self.global_key_form.unwrap_or_default()
+    }
+
+    pub fn schema_count(&self) -> usize {
+        self.schemas.len()
+    }
+}

@@ -1,0 +1,161 @@
+//! The one test harness: a real Schemata server on a free loopback port, backed by a real
+//! SQLite file in a temporary directory, driven over real HTTP.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const CT: &str = "application/vnd.schemaregistry.v1+json";
+
+pub struct TestServer {
+    pub url: String,
+    pub client: Client,
+    pub dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// A fresh registry on an empty SQLite file.
+    pub async fn start() -> TestServer {
+        Self::start_in(tempfile::tempdir().expect("tempdir")).await
+    }
+
+    /// A registry on `dir/schemata.db`, which may hold an earlier server's log.
+    pub async fn start_in(dir: TempDir) -> TestServer {
+        let config = schemata::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            store: format!("sqlite://{}", Self::db_path(&dir).display()),
+            max_body_bytes: 64 * 1024,
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            schemata::serve(&config, listener, async {
+                let _ = rx.await;
+            })
+            .await
+        });
+        let server = TestServer {
+            url,
+            client: Client::new(),
+            dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    pub fn db_path(dir: &TempDir) -> PathBuf {
+        dir.path().join("schemata.db")
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.client.get(format!("{}/health", self.url)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("server at {} did not become ready", self.url);
+    }
+
+    /// Stops the server gracefully and hands back its directory (for restart tests).
+    pub async fn stop(mut self) -> TempDir {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.handle.take().unwrap().await.unwrap().unwrap();
+        self.dir
+    }
+
+    /// Sends a request; returns the status and the body as JSON (or as a JSON string if the
+    /// body is not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{}", self.url, path));
+        if let Some(b) = body {
+            req = req.header("Content-Type", CT).body(b.to_string());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Registers `schema` (a JSON value, sent as its string) and returns the new id.
+    pub async fn register(&self, subject: &str, schema: &Value) -> i64 {
+        let (status, body) = self
+            .post(
+                &format!("/subjects/{subject}/versions"),
+                json!({ "schema": schema.to_string() }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "register {subject}: {body}");
+        body["id"].as_i64().expect("id")
+    }
+}
+
+/// Asserts a Confluent error response.
+#[track_caller]
+pub fn assert_error(resp: &(StatusCode, Value), status: u16, code: i64) {
+    assert_eq!(resp.0.as_u16(), status, "status of {}", resp.1);
+    assert_eq!(
+        resp.1["error_code"].as_i64(),
+        Some(code),
+        "error_code of {}",
+        resp.1
+    );
+    assert!(
+        resp.1["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message in {}",
+        resp.1
+    );
+}
+
+/// A record schema named `name` with string fields `fields`.
+pub fn record(name: &str, fields: &[&str]) -> Value {
+    json!({
+        "type": "record",
+        "name": name,
+        "fields": fields.iter().map(|f| json!({"name": f, "type": "string"})).collect::<Vec<_>>(),
+    })
+}
+
+/// Like [`record`], but every field after the first has a default (backward compatible growth).
+pub fn record_with_defaults(name: &str, fields: &[&str]) -> Value {
+    json!({
+        "type": "record",
+        "name": name,
+        "fields": fields.iter().enumerate().map(|(i, f)| if i == 0 {
+            json!({"name": f, "type": "string"})
+        } else {
+            json!({"name": f, "type": "string", "default": ""})
+        }).collect::<Vec<_>>(),
+    })
+}
