@@ -21,7 +21,11 @@ pub mod store;
 
 use std::future::Future;
 
+use axum::extract::Request;
+use axum::ServiceExt;
 use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
 
 pub use config::Config;
 pub use node::Node;
@@ -37,8 +41,10 @@ pub async fn serve(
     let node = Node::open(store).await?;
     let app = api::router(node.clone(), config.max_body_bytes)
         .layer(tower_http::trace::TraceLayer::new_for_http());
+    // Confluent tolerates a trailing slash (`/subjects/`); trimming must happen before routing.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(app);
     tracing::info!(addr = %listener.local_addr()?, store = %config.store, "schemata listening");
-    axum::serve(listener, app)
+    axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
         .with_graceful_shutdown(shutdown)
         .await?;
     node.close().await;

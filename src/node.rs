@@ -40,6 +40,11 @@ impl Node {
             writer: tokio::sync::Mutex::new(()),
         };
         let started = Instant::now();
+        let watermark = node.store.id_watermark().await?;
+        node.state
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .raise_max_id(watermark);
         let records = node.catch_up().await?;
         let (schemas, skipped) = node.read(|s| (s.schema_count(), s.skipped));
         tracing::info!(
@@ -66,17 +71,22 @@ impl Node {
     ) -> Result<T, NodeError> {
         let _writer = self.writer.lock().await;
         self.catch_up().await?;
-        let (result, raw) = self.read(|state| {
+        let (result, raw, max_id) = self.read(|state| {
             command(state).map(|(result, records)| {
                 let form = state.global_key_form();
-                (
-                    result,
-                    records.iter().map(|r| r.encode(form)).collect::<Vec<_>>(),
-                )
+                let max_id = records
+                    .iter()
+                    .filter_map(|r| match r {
+                        Record::Schema { value: Some(v), .. } => Some(v.id),
+                        _ => None,
+                    })
+                    .fold(state.max_id(), i32::max);
+                let raw: Vec<_> = records.iter().map(|r| r.encode(form)).collect();
+                (result, raw, max_id)
             })
         })?;
         if !raw.is_empty() {
-            self.store.append(&raw).await?;
+            self.store.append(&raw, max_id).await?;
             self.catch_up().await?;
         }
         Ok(result)

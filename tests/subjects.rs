@@ -90,6 +90,7 @@ async fn ids_listings_and_schemas_endpoint() {
     let a = record("A", &["x"]);
     s.register("one", &a).await;
     s.register("two", &a).await;
+    s.put("/config/two", json!({"compatibility": "NONE"})).await;
     s.register("two", &json!("string")).await;
     let (_, subjects) = s.get("/schemas/ids/1/subjects").await;
     assert_eq!(subjects, json!(["one", "two"]));
@@ -248,6 +249,7 @@ async fn subject_delete_state_machine_and_reuse() {
 #[tokio::test]
 async fn reregistering_a_soft_deleted_schema_reuses_its_id_in_a_new_version() {
     let s = TestServer::start().await;
+    s.put("/config/r", json!({"compatibility": "NONE"})).await;
     let a = json!({"type": "enum", "name": "E", "symbols": ["A"]});
     let b = json!({"type": "enum", "name": "E", "symbols": ["A", "B"]});
     s.register("r", &a).await;
@@ -380,10 +382,20 @@ async fn schema_type_is_checked() {
     let (st, _) = s
         .post(
             "/subjects/t/versions",
-            json!({"schema": "\"int\"", "schemaType": "avro"}),
+            json!({"schema": "\"int\"", "schemaType": "AVRO"}),
         )
         .await;
     assert_eq!(st, 200);
+    // Case-sensitive, as Confluent.
+    assert_error(
+        &s.post(
+            "/subjects/t/versions",
+            json!({"schema": "\"int\"", "schemaType": "avro"}),
+        )
+        .await,
+        422,
+        42201,
+    );
     assert_error(
         &s.post(
             "/subjects/t/versions",

@@ -10,6 +10,7 @@ use super::error::ApiError;
 use super::subjects::SchemaBody;
 use super::{ok, AppState, JsonBody, Params, PathParams};
 use crate::registry::command::{self, VersionSelector};
+use crate::registry::error::RegistryError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,12 +36,30 @@ async fn check(
     let normalize = params.flag("normalize");
     let verbose = params.flag("verbose");
     let messages = node.read(|s| -> Result<Vec<String>, ApiError> {
-        let prepared = command::prepare(s, &input, normalize)?;
-        let level = command::effective_level(s, subject);
+        // Confluent: a numbered version must exist (40402, never 40401); `latest` with no live
+        // version, like no version at all, compares against nothing and is compatible.
         let against = match selector {
-            Some(sel) => Some(command::find_version(s, subject, sel, false)?),
+            Some(VersionSelector::Number(n)) => Some(
+                s.subject(subject)
+                    .and_then(|e| e.versions.get(&n))
+                    .filter(|v| !v.deleted)
+                    .ok_or_else(|| RegistryError::VersionNotFound(n.to_string()))?,
+            ),
+            Some(VersionSelector::Latest) => {
+                match s.subject(subject).and_then(|e| e.live().next_back()) {
+                    Some(v) => Some(v),
+                    None => return Ok(vec![]),
+                }
+            }
             None => None,
         };
+        let prepared = match command::prepare(s, &input, normalize) {
+            Ok(p) => p,
+            // Verbose callers get the parse error as the verdict, as Confluent answers.
+            Err(e @ RegistryError::InvalidSchema(_)) if verbose => return Ok(vec![e.to_string()]),
+            Err(e) => return Err(e.into()),
+        };
+        let level = command::effective_level(s, subject);
         Ok(command::incompatibilities(
             s,
             subject,

@@ -32,11 +32,14 @@ struct ConfigBody {
     normalize: Option<bool>,
 }
 
-/// A stored config as GET renders it: `compatibilityLevel` (defaulted), plus `normalize` if set.
-fn render(c: Option<&ConfigValue>) -> Value {
+/// A stored config as GET renders it: `compatibilityLevel` (from `fallback`, then the default,
+/// when the record has none), plus `normalize` if set.
+fn render(c: Option<&ConfigValue>, fallback: Option<&ConfigValue>) -> Value {
     let mut out = Map::new();
-    let level = c
-        .and_then(|c| c.compatibility_level.clone())
+    let level = [c, fallback]
+        .into_iter()
+        .flatten()
+        .find_map(|c| c.compatibility_level.clone())
         .unwrap_or_else(|| CompatLevel::default().to_string());
     out.insert("compatibilityLevel".into(), level.into());
     if let Some(n) = c.and_then(|c| c.normalize) {
@@ -45,24 +48,20 @@ fn render(c: Option<&ConfigValue>) -> Value {
     Value::Object(out)
 }
 
-/// The PUT response echoes the request in Confluent's request field names.
-fn echo(body: &ConfigBody, stored: &ConfigValue) -> Value {
+/// The PUT response: the merged stored config in the request's field names (Confluent 7.9.2+).
+fn merged(stored: &ConfigValue) -> Value {
     let mut out = Map::new();
-    if let Some(level) = body
-        .compatibility
-        .as_ref()
-        .and(stored.compatibility_level.as_ref())
-    {
+    if let Some(level) = &stored.compatibility_level {
         out.insert("compatibility".into(), level.clone().into());
     }
-    if let Some(n) = body.normalize {
+    if let Some(n) = stored.normalize {
         out.insert("normalize".into(), n.into());
     }
     Value::Object(out)
 }
 
 async fn get_global(State(node): State<AppState>) -> Response {
-    ok(&node.read(|s| render(s.config(None))))
+    ok(&node.read(|s| render(s.config(None), None)))
 }
 
 async fn put(
@@ -70,9 +69,6 @@ async fn put(
     subject: Option<&str>,
     body: ConfigBody,
 ) -> Result<Response, ApiError> {
-    if body.compatibility.is_none() && body.normalize.is_none() {
-        return Err(RegistryError::InvalidCompatibility.into());
-    }
     let stored = node
         .write(|s| {
             let (value, records) =
@@ -80,7 +76,7 @@ async fn put(
             Ok((value, records))
         })
         .await?;
-    Ok(ok(&echo(&body, &stored)))
+    Ok(ok(&merged(&stored)))
 }
 
 async fn put_global(
@@ -92,7 +88,7 @@ async fn put_global(
 
 async fn delete_global(State(node): State<AppState>) -> Result<Response, ApiError> {
     let old = node.write(|s| command::delete_config(s, None)).await?;
-    Ok(ok(&render(Some(&old))))
+    Ok(ok(&render(Some(&old), None)))
 }
 
 async fn get_subject(
@@ -102,8 +98,8 @@ async fn get_subject(
 ) -> Result<Response, ApiError> {
     let default_to_global = params.flag("defaultToGlobal");
     node.read(|s| match (s.config(Some(&subject)), default_to_global) {
-        (Some(c), _) => Ok(ok(&render(Some(c)))),
-        (None, true) => Ok(ok(&render(s.config(None)))),
+        (Some(c), _) => Ok(ok(&render(Some(c), s.config(None)))),
+        (None, true) => Ok(ok(&render(s.config(None), None))),
         (None, false) => Err(RegistryError::SubjectConfigNotFound(subject.clone()).into()),
     })
 }
@@ -124,5 +120,5 @@ async fn delete_subject(
     let old = node
         .write(|s| command::delete_config(s, Some(&subject)))
         .await?;
-    Ok(ok(&render(Some(&old))))
+    Ok(ok(&render(Some(&old), None)))
 }

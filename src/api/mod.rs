@@ -57,6 +57,11 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
             "/health",
             get(|| async { respond(StatusCode::OK, &json!({"status": "UP"})) }),
         )
+        .route("/v1/metadata/id", get(metadata_id))
+        .route(
+            "/v1/metadata/version",
+            get(|| async { ok(&json!({"version": env!("CARGO_PKG_VERSION"), "commitId": ""})) }),
+        )
         .merge(subjects::router())
         .merge(schemas::router())
         .merge(config::router())
@@ -71,6 +76,15 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(node)
+}
+
+/// Cluster identity, as kafka-ui and Confluent's tooling ask for it. Without a Kafka cluster the
+/// kafka id is the registry's own name.
+async fn metadata_id() -> Response {
+    ok(&json!({"scope": {"path": [], "clusters": {
+        "kafka-cluster": "schemata",
+        "schema-registry-cluster": "schema-registry",
+    }}}))
 }
 
 /// A JSON response with Confluent's content type.
@@ -96,21 +110,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let essence = ct
-                .to_str()
-                .unwrap_or("")
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            if !ACCEPTED_TYPES.contains(&essence.as_str()) {
-                return Err(ApiError::http(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "HTTP 415 Unsupported Media Type",
-                ));
-            }
+        // Confluent refuses a body without one of its content types, missing included.
+        let essence = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|ct| ct.to_str().ok())
+            .and_then(|ct| ct.split(';').next())
+            .map(|ct| ct.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if !ACCEPTED_TYPES.contains(&essence.as_str()) {
+            return Err(ApiError::http(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "HTTP 415 Unsupported Media Type",
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
             BytesRejection::FailedToBufferBody(f)
@@ -120,7 +132,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             }
             other => ApiError::http(StatusCode::BAD_REQUEST, other.body_text()),
         })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        let trimmed = bytes.trim_ascii();
+        if trimmed.is_empty() || trimmed == b"null" {
             return Err(ApiError::http(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Request body is required",
@@ -157,6 +170,22 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// `offset` and `limit` for listings; a non-positive limit means no limit, as Confluent.
+    pub fn page(&self) -> Result<(usize, usize), ApiError> {
+        let offset = self.int("offset")?.unwrap_or(0);
+        if offset < 0 {
+            return Err(ApiError::http(
+                StatusCode::BAD_REQUEST,
+                "offset must not be negative",
+            ));
+        }
+        let limit = self
+            .int("limit")?
+            .filter(|l| *l > 0)
+            .map_or(usize::MAX, |l| l as usize);
+        Ok((offset as usize, limit))
+    }
+
     /// An integer parameter; a malformed one is a 400, as Jersey refuses it.
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
         self.get(name)
@@ -190,7 +219,9 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathPar
 pub fn check_subject(subject: &str) -> Result<(), ApiError> {
     let bad = subject.is_empty()
         || subject.len() > MAX_SUBJECT_BYTES
-        || subject.chars().any(char::is_control);
+        || subject.chars().any(char::is_control)
+        || subject == "__GLOBAL"
+        || subject == "__EMPTY";
     if bad {
         let shown: String = subject.chars().take(64).collect();
         return Err(crate::registry::error::RegistryError::InvalidSubject(shown).into());

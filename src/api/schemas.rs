@@ -34,7 +34,7 @@ fn parse_id(id: &str) -> Result<i32, ApiError> {
 fn visible(s: &RegistryState, id: i32) -> Result<&SchemaEntry, ApiError> {
     s.schema(id)
         .map(|e| &**e)
-        .ok_or_else(|| RegistryError::SchemaNotFound(id.to_string()).into())
+        .ok_or_else(|| RegistryError::SchemaNotFound(Some(id)).into())
 }
 
 #[derive(Serialize)]
@@ -95,7 +95,7 @@ async fn subjects_by_id(
     let id = parse_id(&id)?;
     let deleted = params.flag("deleted");
     node.read(|s| {
-        visible(s, id)?;
+        s.schema(id).ok_or(RegistryError::SchemaNotFound(None))?;
         let mut subjects: Vec<String> = uses(s, id, deleted).into_iter().map(|(s, _)| s).collect();
         subjects.dedup();
         Ok(ok(&subjects))
@@ -110,7 +110,7 @@ async fn versions_by_id(
     let id = parse_id(&id)?;
     let deleted = params.flag("deleted");
     node.read(|s| {
-        visible(s, id)?;
+        s.schema(id).ok_or(RegistryError::SchemaNotFound(None))?;
         let body: Vec<_> = uses(s, id, deleted)
             .into_iter()
             .map(|(subject, version)| json!({ "subject": subject, "version": version }))
@@ -123,8 +123,7 @@ async fn list(State(node): State<AppState>, params: Params) -> Result<Response, 
     let prefix = params.get("subjectPrefix").unwrap_or("").to_string();
     let deleted = params.flag("deleted");
     let latest_only = params.flag("latestOnly");
-    let offset = params.int("offset")?.unwrap_or(0).max(0) as usize;
-    let limit = params.int("limit")?.filter(|l| *l > 0).map(|l| l as usize);
+    let (offset, limit) = params.page()?;
     let body = node.read(|s| {
         let mut out = Vec::new();
         for (subject, entry) in s.subjects().filter(|(name, _)| name.starts_with(&prefix)) {
@@ -146,7 +145,7 @@ async fn list(State(node): State<AppState>, params: Params) -> Result<Response, 
         }
         out.into_iter()
             .skip(offset)
-            .take(limit.unwrap_or(usize::MAX))
+            .take(limit)
             .collect::<Result<Vec<_>, _>>()
     });
     Ok(ok(&body.unwrap_or_default()))

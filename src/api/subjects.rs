@@ -67,10 +67,11 @@ impl SchemaBody {
     }
 }
 
-async fn list_subjects(State(node): State<AppState>, params: Params) -> Response {
+async fn list_subjects(State(node): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let deleted = params.flag("deleted");
     let deleted_only = params.flag("deletedOnly");
     let prefix = params.get("subjectPrefix").unwrap_or("");
+    let (offset, limit) = params.page()?;
     let subjects: Vec<String> = node.read(|s| {
         s.subjects()
             .filter(|(name, _)| name.starts_with(prefix))
@@ -80,9 +81,11 @@ async fn list_subjects(State(node): State<AppState>, params: Params) -> Response
                 (false, false) => !e.is_soft_deleted(),
             })
             .map(|(name, _)| name.clone())
+            .skip(offset)
+            .take(limit)
             .collect()
     });
-    ok(&subjects)
+    Ok(ok(&subjects))
 }
 
 async fn list_versions(

@@ -26,13 +26,17 @@ pub enum VersionSelector {
 }
 
 impl VersionSelector {
+    /// As Confluent (Java `Integer.parseInt` after trimming): `01` and `+1` are version 1,
+    /// `LATEST` is latest; the error shows the segment as sent.
     pub fn parse(s: &str) -> Result<Self, RegistryError> {
-        match s {
-            "latest" | "-1" => Ok(VersionSelector::Latest),
-            _ => match s.parse::<i32>() {
-                Ok(n) if n >= 1 => Ok(VersionSelector::Number(n)),
-                _ => Err(RegistryError::InvalidVersion(s.to_string())),
-            },
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("latest") {
+            return Ok(VersionSelector::Latest);
+        }
+        match t.parse::<i32>() {
+            Ok(-1) => Ok(VersionSelector::Latest),
+            Ok(n) if n >= 1 => Ok(VersionSelector::Number(n)),
+            _ => Err(RegistryError::InvalidVersion(s.to_string())),
         }
     }
 }
@@ -49,6 +53,13 @@ pub struct SchemaInput {
 pub struct Prepared {
     pub parsed: ParsedSchema,
     pub key: ContentKey,
+}
+
+impl Prepared {
+    /// The references as stored: `-1` resolved to the concrete version.
+    pub fn references(&self) -> &[Reference] {
+        &self.key.references
+    }
 }
 
 /// A register request: `id` and `version` are only honoured in IMPORT mode.
@@ -107,16 +118,17 @@ pub fn prepare(
     input: &SchemaInput,
     normalize: bool,
 ) -> Result<Prepared, RegistryError> {
-    let schema_type = match input.schema_type.as_deref().map(str::to_ascii_uppercase) {
-        None => None,
-        Some(t) if t == "AVRO" => None,
+    // Case-sensitive, as Confluent: `avro` is refused. Schemata registers Avro only.
+    let schema_type = match input.schema_type.as_deref() {
+        None | Some("AVRO") => None,
         Some(t) => {
             return Err(RegistryError::InvalidSchema(format!(
-                "Invalid schema type {t}: this registry supports AVRO only"
+                "Invalid schema type {t}"
             )))
         }
     };
-    let ref_texts = resolve_references(state, &input.references)?;
+    let references = concrete_references(state, &input.references)?;
+    let ref_texts = resolve_references(state, &references)?;
     let ref_strs: Vec<&str> = ref_texts.iter().map(|t| &**t).collect();
     let mut parsed =
         avro::parse(&input.schema, &ref_strs).map_err(|e| RegistryError::InvalidSchema(e.0))?;
@@ -135,9 +147,38 @@ pub fn prepare(
     let key = ContentKey {
         canonical: Arc::from(key_text.as_str()),
         schema_type,
-        references: input.references.clone(),
+        references,
     };
     Ok(Prepared { parsed, key })
+}
+
+/// The references with `-1` (latest live version) replaced by the version it names now, as
+/// Confluent stores them.
+fn concrete_references(state: &State, refs: &[Reference]) -> Result<Vec<Reference>, RegistryError> {
+    refs.iter()
+        .map(|r| {
+            let selector = match r.version {
+                -1 => VersionSelector::Latest,
+                v if v >= 1 => VersionSelector::Number(v),
+                _ => return Err(reference_not_found(r)),
+            };
+            // `-1` resolves among live versions only; an explicit version may be soft-deleted.
+            let deleted = r.version != -1;
+            let v = find_version(state, &r.subject, selector, deleted)
+                .map_err(|_| reference_not_found(r))?;
+            Ok(Reference {
+                version: v.version,
+                ..r.clone()
+            })
+        })
+        .collect()
+}
+
+fn reference_not_found(r: &Reference) -> RegistryError {
+    RegistryError::InvalidSchema(format!(
+        "Invalid schema: No schema reference found for subject \"{}\" and version {}",
+        r.subject, r.version
+    ))
 }
 
 /// The texts of every schema reachable through `refs`, dependencies first.
@@ -155,22 +196,12 @@ fn resolve_references(state: &State, refs: &[Reference]) -> Result<Vec<Arc<str>>
             )));
         }
         for r in refs {
-            let selector = if r.version == -1 {
-                VersionSelector::Latest
-            } else if r.version >= 1 {
-                VersionSelector::Number(r.version)
-            } else {
-                return Err(RegistryError::InvalidSchema(format!(
-                    "Invalid schema: reference '{}' has invalid version {}",
-                    r.name, r.version
-                )));
+            let selector = match r.version {
+                -1 => VersionSelector::Latest,
+                v => VersionSelector::Number(v),
             };
-            let v = find_version(state, &r.subject, selector, true).map_err(|_| {
-                RegistryError::InvalidSchema(format!(
-                    "Invalid schema: reference '{}' to subject '{}' version {} not found",
-                    r.name, r.subject, r.version
-                ))
-            })?;
+            let v = find_version(state, &r.subject, selector, true)
+                .map_err(|_| reference_not_found(r))?;
             if seen.insert(v.schema.id) {
                 visit(state, &v.schema.references, depth + 1, seen, out)?;
                 out.push(v.schema.text.clone());
@@ -234,19 +265,20 @@ pub fn incompatibilities(
             .map(|s| s.live().collect())
             .unwrap_or_default(),
     };
-    let parsed: Vec<(i32, Arc<ParsedSchema>)> = previous
+    let parsed: Vec<(&VersionEntry, Arc<ParsedSchema>)> = previous
         .iter()
-        .filter_map(|v| parsed_entry(state, &v.schema).map(|p| (v.version, p)))
+        .filter_map(|v| parsed_entry(state, &v.schema).map(|p| (*v, p)))
         .collect();
-    let refs: Vec<(i32, AvroSchemaRef<'_>)> = parsed
+    let refs: Vec<(i32, AvroSchemaRef<'_>, &str)> = parsed
         .iter()
         .map(|(v, p)| {
             (
-                *v,
+                v.version,
                 AvroSchemaRef {
                     root: &p.schema,
                     refs: &p.refs,
                 },
+                &*v.schema.text,
             )
         })
         .collect();
@@ -352,7 +384,7 @@ pub fn register(state: &State, req: Register) -> Result<Registered, RegistryErro
         version,
         id,
         schema_type: prepared.key.schema_type.clone(),
-        references: req.input.references.clone(),
+        references: prepared.references().to_vec(),
         schema: prepared.parsed.canonical,
         deleted: false,
         extra: Default::default(),
@@ -389,7 +421,7 @@ pub fn lookup<'s>(
         .values()
         .rev()
         .find(|v| (deleted || !v.deleted) && Some(v.schema.id) == id)
-        .ok_or_else(|| RegistryError::SchemaNotFound(String::new()))
+        .ok_or(RegistryError::SchemaNotFound(None))
 }
 
 fn check_writable(state: &State, subject: &str) -> Result<(), RegistryError> {
@@ -575,7 +607,8 @@ pub fn delete_config(
 ) -> Result<(ConfigValue, Vec<Record>), RegistryError> {
     let old = match (state.config(subject), subject) {
         (Some(c), _) => c.clone(),
-        (None, Some(s)) => return Err(RegistryError::SubjectConfigNotFound(s.to_string())),
+        // Confluent answers "subject not found" here, not 40408.
+        (None, Some(s)) => return Err(RegistryError::SubjectNotFound(s.to_string())),
         (None, None) => ConfigValue::default(),
     };
     let record = Record::Config {
@@ -585,7 +618,11 @@ pub fn delete_config(
     Ok((old, vec![record]))
 }
 
-/// Sets the mode globally or for one subject. IMPORT needs an empty scope unless `force`.
+/// Sets the mode globally or for one subject.
+///
+/// Entering IMPORT needs a scope without live subjects unless `force`; as Confluent does, the
+/// soft-deleted versions in that scope are then removed for good, so imported ids and
+/// versions cannot collide with leftovers.
 pub fn set_mode(
     state: &State,
     subject: Option<&str>,
@@ -593,32 +630,48 @@ pub fn set_mode(
     force: bool,
 ) -> Result<(Mode, Vec<Record>), RegistryError> {
     let mode: Mode = mode.parse().map_err(|_| RegistryError::InvalidMode)?;
-    if mode == Mode::Import && !force {
-        let has_schemas = match subject {
-            Some(s) => state.subject(s).is_some(),
-            None => state.subjects().next().is_some(),
+    let mut records = Vec::new();
+    let entering_import = mode == Mode::Import
+        && match subject {
+            Some(s) => state.effective_mode(s) != Mode::Import,
+            None => state.mode(None) != Some(Mode::Import),
         };
-        if has_schemas && state.mode(subject) != Some(Mode::Import) {
-            return Err(RegistryError::NotPermitted(match subject {
-                Some(s) => format!("Cannot import since found existing subjects for {s}"),
-                None => "Cannot import since found existing subjects".to_string(),
-            }));
+    if entering_import && !force {
+        let in_scope: Vec<(&String, &SubjectEntry)> = state
+            .subjects()
+            .filter(|(name, _)| subject.is_none_or(|s| s == name.as_str()))
+            .collect();
+        if in_scope.iter().any(|(_, e)| !e.is_soft_deleted()) {
+            return Err(RegistryError::NotPermitted(
+                "Cannot import since found existing subjects".to_string(),
+            ));
+        }
+        for (name, entry) in in_scope {
+            for v in entry.versions.values() {
+                check_unreferenced(state, name, v.version)?;
+                records.push(Record::Schema {
+                    subject: name.clone(),
+                    version: v.version,
+                    value: None,
+                });
+            }
         }
     }
-    let record = Record::Mode {
+    records.push(Record::Mode {
         subject: subject.map(str::to_string),
         value: Some(ModeValue {
             mode: mode.to_string(),
         }),
-    };
-    Ok((mode, vec![record]))
+    });
+    Ok((mode, records))
 }
 
 /// Removes a subject's mode; returns what it was.
 pub fn delete_mode(state: &State, subject: &str) -> Result<(Mode, Vec<Record>), RegistryError> {
+    // Confluent answers "subject not found" here, not 40409.
     let old = state
         .mode(Some(subject))
-        .ok_or_else(|| RegistryError::SubjectModeNotFound(subject.to_string()))?;
+        .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_string()))?;
     let record = Record::Mode {
         subject: Some(subject.to_string()),
         value: None,

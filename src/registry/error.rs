@@ -7,8 +7,9 @@ pub enum RegistryError {
     SubjectNotFound(String),
     #[error("Version {0} not found.")]
     VersionNotFound(String),
-    #[error("Schema {0} not found")]
-    SchemaNotFound(String),
+    /// The id, when the request named one (Confluent omits it otherwise).
+    #[error("Schema {}not found", .0.map(|id| format!("{id} ")).unwrap_or_default())]
+    SchemaNotFound(Option<i32>),
     #[error("Subject '{0}' was soft deleted.Set permanent=true to delete permanently")]
     SubjectSoftDeleted(String),
     #[error("Subject '{0}' was not deleted first before being permanently deleted")]

@@ -9,7 +9,6 @@
 
 pub mod avro;
 pub mod command;
-#[path = "compat_stub.rs"]
 pub mod compat;
 pub mod error;
 pub mod mode;

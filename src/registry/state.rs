@@ -139,7 +139,6 @@ impl State {
                         entry.deleted = true;
                     }
                 }
-                let _ = subject;
             }
             Record::ClearSubject { subject, value } => {
                 if value.is_some() {
@@ -253,6 +252,11 @@ impl State {
         self.max_id
     }
 
+    /// Never allocate at or below `id` (the store's watermark survives compaction).
+    pub fn raise_max_id(&mut self, id: i32) {
+        self.max_id = self.max_id.max(id);
+    }
+
     pub fn subject(&self, name: &str) -> Option<&SubjectEntry> {
         self.subjects.get(name)
     }
@@ -293,11 +297,14 @@ impl State {
         self.modes.get(&subject.map(str::to_string)).copied()
     }
 
-    /// The mode in force for a subject: its own, else the global one, else READWRITE.
+    /// The mode in force for a subject: a global READONLY_OVERRIDE, else its own, else the
+    /// global one, else READWRITE.
     pub fn effective_mode(&self, subject: &str) -> Mode {
-        self.mode(Some(subject))
-            .or(self.mode(None))
-            .unwrap_or_default()
+        let global = self.mode(None);
+        if global == Some(Mode::ReadOnlyOverride) {
+            return Mode::ReadOnlyOverride;
+        }
+        self.mode(Some(subject)).or(global).unwrap_or_default()
     }
 
     /// The global-key spelling already in the log, so our writes compact against it.

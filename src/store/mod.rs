@@ -45,11 +45,22 @@ impl Store {
         }
     }
 
-    /// Appends records in order, atomically; returns the offset of the last one.
-    pub async fn append(&self, records: &[RawRecord]) -> Result<i64, StoreError> {
+    /// Appends records in order, atomically; returns the offset of the last one. `max_id` is
+    /// the highest schema id the registry has allocated, kept where the log compacts at once
+    /// (see [`Store::id_watermark`]).
+    pub async fn append(&self, records: &[RawRecord], max_id: i32) -> Result<i64, StoreError> {
         match self {
-            Store::Sql(s) => s.append(records).await,
+            Store::Sql(s) => s.append(records, max_id).await,
             Store::Memory(m) => Ok(m.append(records)),
+        }
+    }
+
+    /// The highest schema id ever allocated, even if compaction removed every record with it,
+    /// so ids are never reused for different content.
+    pub async fn id_watermark(&self) -> Result<i32, StoreError> {
+        match self {
+            Store::Sql(s) => s.id_watermark().await,
+            Store::Memory(_) => Ok(0),
         }
     }
 

@@ -54,8 +54,12 @@ impl SqlStore {
         Ok(SqlStore { pool })
     }
 
-    pub async fn append(&self, records: &[RawRecord]) -> Result<i64, StoreError> {
+    pub async fn append(&self, records: &[RawRecord], max_id: i32) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query(include_str!("sql/raise_watermark.sql"))
+            .bind(max_id)
+            .execute(&mut *tx)
+            .await?;
         let mut last = 0;
         for r in records {
             last = sqlx::query_scalar(include_str!("sql/append.sql"))
@@ -84,6 +88,13 @@ impl SqlStore {
                 },
             })
             .collect())
+    }
+
+    pub async fn id_watermark(&self) -> Result<i32, StoreError> {
+        let max: Option<i32> = sqlx::query_scalar("SELECT max_id FROM id_watermark")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(max.unwrap_or(0))
     }
 
     pub async fn close(&self) {

@@ -1,0 +1,258 @@
+//! The log is the source of truth: restart and replay lose nothing, concurrent writers agree on
+//! ids, one process owns a SQLite file, and a log written by Confluent or Karapace replays.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{record, record_with_defaults, TestServer};
+use schemata::registry::record::RawRecord;
+use schemata::store::{Store, StoreError};
+use serde_json::{json, Value};
+
+/// Everything a client can read, for before/after comparisons.
+async fn snapshot(s: &TestServer) -> Vec<Value> {
+    let mut out = vec![];
+    for path in [
+        "/subjects",
+        "/subjects?deleted=true",
+        "/schemas?deleted=true",
+        "/config",
+        "/mode",
+        "/config/users-value",
+        "/mode/users-value",
+        "/subjects/users-value/versions?deleted=true",
+        "/schemas/ids/1?fetchMaxId=true",
+        "/schemas/ids/3/versions?deleted=true",
+    ] {
+        out.push(json!({ "path": path, "body": s.get(path).await.1 }));
+    }
+    out
+}
+
+#[tokio::test]
+async fn restart_replays_everything() {
+    let s = TestServer::start().await;
+    s.register("users-value", &record_with_defaults("User", &["name"]))
+        .await;
+    s.register(
+        "users-value",
+        &record_with_defaults("User", &["name", "email"]),
+    )
+    .await;
+    s.register(
+        "users-value",
+        &record_with_defaults("User", &["name", "email", "age"]),
+    )
+    .await;
+    s.register("other", &record("Other", &["x"])).await;
+    s.delete("/subjects/users-value/versions/2").await;
+    s.delete("/subjects/other").await;
+    s.put("/config", json!({"compatibility": "FULL_TRANSITIVE"}))
+        .await;
+    s.put("/config/users-value", json!({"compatibility": "NONE"}))
+        .await;
+    s.put("/mode/users-value", json!({"mode": "READONLY"}))
+        .await;
+    let before = snapshot(&s).await;
+
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir).await;
+    assert_eq!(snapshot(&s).await, before);
+    // Ids continue after the highest one seen.
+    s.delete("/mode/users-value").await;
+    assert_eq!(s.register("fresh", &json!("bytes")).await, 5);
+
+    // Permanently deleting the highest id and restarting must not hand that id out again.
+    s.delete("/subjects/fresh").await;
+    s.delete("/subjects/fresh?permanent=true").await;
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir).await;
+    assert_eq!(s.register("fresh", &json!("double")).await, 6);
+}
+
+#[tokio::test]
+async fn concurrent_registrations_agree_on_ids() {
+    let s = std::sync::Arc::new(TestServer::start().await);
+    // The same schema from 16 clients at once: one id, one version.
+    let same: Vec<_> = (0..16)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.register("same", &record("Same", &["a"])).await })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for t in same {
+        ids.insert(t.await.unwrap());
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(s.get("/subjects/same/versions").await.1, json!([1]));
+    // Different schemas at once: distinct ids.
+    let different: Vec<_> = (0..16)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.register(&format!("diff-{i}"), &record(&format!("R{i}"), &["a"]))
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for t in different {
+        assert!(ids.insert(t.await.unwrap()), "duplicate id");
+    }
+    assert_eq!(ids.len(), 16);
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_open_the_same_file() {
+    let s = TestServer::start().await;
+    let url = format!("sqlite://{}", TestServer::db_path(&s.dir).display());
+    match Store::open(&url).await {
+        Err(StoreError::Locked(_)) => {}
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("a second store opened the same SQLite file"),
+    }
+    // Once the owner stops, the file can be opened again.
+    let dir = s.stop().await;
+    let store = Store::open(&format!("sqlite://{}", TestServer::db_path(&dir).display()))
+        .await
+        .expect("reopen after stop");
+    store.close().await;
+}
+
+fn raw(key: &str, value: Option<&str>) -> RawRecord {
+    RawRecord {
+        key: key.as_bytes().to_vec(),
+        value: value.map(|v| v.as_bytes().to_vec()),
+    }
+}
+
+#[tokio::test]
+async fn replays_a_log_written_by_confluent_and_karapace() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", TestServer::db_path(&dir).display());
+    let store = Store::open(&url).await.unwrap();
+    let user_v1 = r#"{"type":"record","name":"User","fields":[{"name":"name","type":"string"}]}"#;
+    // Karapace stores the text as sent, not canonical.
+    let user_v2 = r#"{"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int", "default": 0}]}"#;
+    let sv = |subject: &str, version: i32, id: i32, schema: &str, deleted: bool, extra: &str| {
+        format!(
+            r#"{{"subject":{},"version":{version},"id":{id}{extra},"schema":{},"deleted":{deleted}}}"#,
+            json!(subject),
+            json!(schema)
+        )
+    };
+    store
+        .append(&[
+            // Karapace's global config key form.
+            raw(r#"{"keytype":"CONFIG","subject":null,"magic":0}"#, Some(r#"{"compatibilityLevel":"FULL"}"#)),
+            raw(
+                r#"{"keytype":"SCHEMA","subject":"users","version":1,"magic":1}"#,
+                Some(&sv("users", 1, 10, user_v1, false, r#","md5":"abc""#)),
+            ),
+            // Redpanda's extra key fields.
+            raw(
+                r#"{"keytype":"SCHEMA","subject":"users","version":2,"magic":1,"seq":2,"node":0}"#,
+                Some(&sv("users", 2, 11, user_v2, false, "")),
+            ),
+            raw(r#"{"keytype":"SCHEMA","subject":"gone","version":1,"magic":1}"#, Some(&sv("gone", 1, 12, "\"int\"", false, ""))),
+            raw(r#"{"keytype":"DELETE_SUBJECT","subject":"gone","magic":0}"#, Some(r#"{"subject":"gone","version":1}"#)),
+            raw(r#"{"keytype":"SCHEMA","subject":"hard","version":1,"magic":1}"#, Some(&sv("hard", 1, 13, "\"long\"", true, ""))),
+            raw(r#"{"keytype":"SCHEMA","subject":"hard","version":1,"magic":1}"#, None),
+            raw(r#"{"keytype":"MODE","subject":"users","magic":0}"#, Some(r#"{"subject":"users","mode":"READONLY"}"#)),
+            raw(r#"{"keytype":"NOOP","magic":0}"#, None),
+            // Things a tolerant reader must skip: unknown key types, garbage, bad values.
+            raw(r#"{"keytype":"CONTEXT","tenant":"t","context":".ctx","magic":0}"#, Some("{}")),
+            raw(r#"{"keytype":"SOMETHING_NEW","magic":0}"#, Some("{}")),
+            raw("garbage", Some("garbage")),
+            raw(r#"{"keytype":"SCHEMA","subject":"bad","version":1,"magic":1}"#, Some("{not json")),
+        ], 13)
+        .await
+        .unwrap();
+    store.close().await;
+
+    let s = TestServer::start_in(dir).await;
+    assert_eq!(s.get("/subjects").await.1, json!(["users"]));
+    assert_eq!(
+        s.get("/subjects?deleted=true").await.1,
+        json!(["gone", "users"])
+    );
+    assert_eq!(
+        s.get("/config").await.1,
+        json!({"compatibilityLevel": "FULL"})
+    );
+    assert_eq!(s.get("/mode/users").await.1, json!({"mode": "READONLY"}));
+    assert_eq!(s.get("/subjects/users/versions/1").await.1["id"], 10);
+    assert_eq!(s.get("/schemas/ids/11").await.1["schema"], user_v2);
+    assert_error_404(&s, "/schemas/ids/13").await;
+    // Lookup matches Karapace's non-canonical text by content.
+    let (st, found) = s.post("/subjects/users", json!({"schema": user_v2})).await;
+    assert_eq!((st.as_u16(), found["version"].as_i64()), (200, Some(2)));
+    // New ids continue after the highest one in the log.
+    s.delete("/mode/users").await;
+    assert_eq!(s.register("next", &json!("bytes")).await, 14);
+    // Our global-config write reuses the key form already in the log, so it compacts.
+    s.put("/config", json!({"compatibility": "NONE"})).await;
+    let dir = s.stop().await;
+    let store = Store::open(&format!("sqlite://{}", TestServer::db_path(&dir).display()))
+        .await
+        .unwrap();
+    let all = store.read_after(0, 1000).await.unwrap();
+    let configs: Vec<_> = all
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.record.key).contains("\"CONFIG\""))
+        .map(|r| String::from_utf8_lossy(&r.record.key).to_string())
+        .collect();
+    assert_eq!(
+        configs,
+        vec![r#"{"keytype":"CONFIG","subject":null,"magic":0}"#.to_string()]
+    );
+    store.close().await;
+}
+
+async fn assert_error_404(s: &TestServer, path: &str) {
+    let (st, body) = s.get(path).await;
+    assert_eq!(st, 404, "{path}: {body}");
+}
+
+#[test]
+fn the_binary_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_schemata"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env("SCHEMATA_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = rt.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = client
+                .get(format!("http://127.0.0.1:{port}/subjects"))
+                .send()
+                .await
+            {
+                return r.status().is_success();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        false
+    });
+    assert!(up, "binary did not serve");
+    // The default store is ./schemata.db in the working directory.
+    assert!(dir.path().join("schemata.db").exists());
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}
