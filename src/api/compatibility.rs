@@ -36,6 +36,12 @@ async fn check(
     let normalize = params.flag("normalize");
     let verbose = params.flag("verbose");
     let messages = node.read(|s| -> Result<Vec<String>, ApiError> {
+        let prepared = match command::prepare(s, &input, normalize) {
+            Ok(p) => p,
+            // Verbose callers get the parse error as the verdict, as Confluent answers.
+            Err(e @ RegistryError::InvalidSchema(_)) if verbose => return Ok(vec![e.to_string()]),
+            Err(e) => return Err(e.into()),
+        };
         // Confluent: a numbered version must exist (40402, never 40401); `latest` with no live
         // version, like no version at all, compares against nothing and is compatible.
         let against = match selector {
@@ -52,12 +58,6 @@ async fn check(
                 }
             }
             None => None,
-        };
-        let prepared = match command::prepare(s, &input, normalize) {
-            Ok(p) => p,
-            // Verbose callers get the parse error as the verdict, as Confluent answers.
-            Err(e @ RegistryError::InvalidSchema(_)) if verbose => return Ok(vec![e.to_string()]),
-            Err(e) => return Err(e.into()),
         };
         let level = command::effective_level(s, subject);
         Ok(command::incompatibilities(
