@@ -1,0 +1,69 @@
+//! Start-up replay: how long until a registry whose SQLite log holds N distinct schemas is
+//! ready (read the log, decode every record, fold it into state). The server logs the same
+//! figure at every start ("replayed N records in X ms").
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use schemata::registry::record::{GlobalKeyForm, Record, SchemaValue};
+use schemata::store::Store;
+use schemata::Node;
+
+/// A realistic 6-field record, made distinct by its name and a default.
+fn schema(i: usize) -> String {
+    format!(
+        r#"{{"type":"record","name":"Event{i}","namespace":"com.acme.events","fields":[{{"name":"id","type":"long"}},{{"name":"ts","type":{{"type":"long","logicalType":"timestamp-millis"}}}},{{"name":"kind","type":{{"type":"enum","name":"Kind","symbols":["A","B","C"]}}}},{{"name":"user","type":["null","string"],"default":null}},{{"name":"tags","type":{{"type":"array","items":"string"}},"default":[]}},{{"name":"n","type":"int","default":{i}}}]}}"#
+    )
+}
+
+async fn fill(path: &str, n: usize) {
+    let store = Store::open(path).await.unwrap();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
+        let records: Vec<_> = chunk
+            .iter()
+            .map(|&i| {
+                let subject = format!("topic-{}-value", i / 10);
+                let version = (i % 10) as i32 + 1;
+                Record::Schema {
+                    subject: subject.clone(),
+                    version,
+                    value: Some(SchemaValue {
+                        subject,
+                        version,
+                        id: i as i32 + 1,
+                        schema_type: None,
+                        references: vec![],
+                        schema: schema(i),
+                        deleted: false,
+                        extra: Default::default(),
+                    }),
+                }
+                .encode(GlobalKeyForm::Omitted)
+            })
+            .collect();
+        store.append(&records, n as i32).await.unwrap();
+    }
+    store.close().await;
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut group = c.benchmark_group("replay");
+    group.sample_size(10);
+    for n in [10_000, 100_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        rt.block_on(fill(&url, n));
+        group.bench_function(format!("sqlite_{n}_schemas"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let node = Node::open(Store::open(&url).await.unwrap()).await.unwrap();
+                    assert_eq!(node.read(|s| s.schema_count()), n);
+                    node.close().await;
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
