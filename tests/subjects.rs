@@ -168,6 +168,16 @@ async fn version_delete_state_machine() {
         s.get("/subjects/d/versions?deleted=true").await.1,
         json!([1, 2, 3])
     );
+    assert_eq!(
+        s.get("/subjects/d/versions?deletedOnly=true").await.1,
+        json!([1])
+    );
+    assert_eq!(
+        s.get("/subjects/d/versions?deleted=true&offset=1&limit=1")
+            .await
+            .1,
+        json!([2])
+    );
     // A soft-deleted schema still resolves by id: consumers must be able to read old data.
     assert_eq!(s.get("/schemas/ids/1").await.0, 200);
     assert_eq!(

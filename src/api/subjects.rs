@@ -93,13 +93,21 @@ async fn list_versions(
     PathParams(subject): PathParams<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let deleted = params.flag("deleted");
+    let deleted_only = params.flag("deletedOnly");
+    let deleted = deleted_only || params.flag("deleted");
+    let (offset, limit) = params.page()?;
     let versions: Vec<i32> = node.read(|s| {
         command::live_subject(s, &subject, deleted).map(|e| {
             e.versions
                 .values()
-                .filter(|v| deleted || !v.deleted)
+                .filter(|v| match (deleted_only, deleted) {
+                    (true, _) => v.deleted,
+                    (false, true) => true,
+                    (false, false) => !v.deleted,
+                })
                 .map(|v| v.version)
+                .skip(offset)
+                .take(limit)
                 .collect()
         })
     })?;
