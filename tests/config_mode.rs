@@ -229,3 +229,86 @@ async fn explicit_version_outside_import_must_be_next() {
         .await;
     assert_eq!(st, 200);
 }
+
+#[tokio::test]
+async fn the_top_of_the_id_and_version_range_is_an_error_not_a_panic() {
+    let s = TestServer::start().await;
+    s.put("/mode/imp", json!({"mode": "IMPORT"})).await;
+    let (st, _) = s
+        .post(
+            "/subjects/imp/versions",
+            json!({"schema": "\"string\"", "id": i32::MAX, "version": i32::MAX}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    s.delete("/mode/imp").await;
+    s.put("/config/imp", json!({"compatibility": "NONE"})).await;
+    // No id left for new content, and no version left in this subject: clear refusals.
+    assert_error(
+        &s.post("/subjects/other/versions", json!({"schema": "\"int\""}))
+            .await,
+        422,
+        42205,
+    );
+    assert_error(
+        &s.post("/subjects/imp/versions", json!({"schema": "\"int\""}))
+            .await,
+        422,
+        42205,
+    );
+    let (st, _) = s
+        .post(
+            "/subjects/imp/versions",
+            json!({"schema": "\"int\"", "version": i32::MIN}),
+        )
+        .await;
+    assert_eq!(st, 422);
+    // Content that already has an id still registers elsewhere.
+    let (st, body) = s
+        .post("/subjects/again/versions", json!({"schema": "\"string\""}))
+        .await;
+    assert_eq!(
+        (st.as_u16(), body["id"].as_i64()),
+        (200, Some(i64::from(i32::MAX)))
+    );
+}
+
+#[tokio::test]
+async fn deleting_the_last_version_for_good_clears_the_subjects_settings() {
+    let s = TestServer::start().await;
+    s.register("last", &json!("string")).await;
+    s.put("/config/last", json!({"compatibility": "NONE"}))
+        .await;
+    s.put("/mode/last", json!({"mode": "READWRITE"})).await;
+    s.delete("/subjects/last/versions/1").await;
+    assert_eq!(
+        s.delete("/subjects/last/versions/1?permanent=true").await.0,
+        200
+    );
+    assert_error(&s.get("/config/last").await, 404, 40408);
+    assert_error(&s.get("/mode/last").await, 404, 40409);
+}
+
+#[tokio::test]
+async fn global_read_only_guards_global_config_and_override_shows_per_subject() {
+    let s = TestServer::start().await;
+    s.put("/mode/sub", json!({"mode": "READWRITE"})).await;
+    s.put("/mode", json!({"mode": "READONLY"})).await;
+    assert_error(
+        &s.put("/config", json!({"compatibility": "NONE"})).await,
+        422,
+        42205,
+    );
+    assert_error(&s.delete("/config").await, 422, 42205);
+    s.put("/mode", json!({"mode": "READONLY_OVERRIDE"})).await;
+    assert_eq!(
+        s.get("/mode/sub").await.1,
+        json!({"mode": "READONLY_OVERRIDE"})
+    );
+    s.put("/mode", json!({"mode": "READWRITE"})).await;
+    assert_eq!(s.get("/mode/sub").await.1, json!({"mode": "READWRITE"}));
+    assert_eq!(
+        s.put("/config", json!({"compatibility": "NONE"})).await.0,
+        200
+    );
+}

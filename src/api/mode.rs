@@ -11,6 +11,7 @@ use super::error::ApiError;
 use super::{check_subject, ok, AppState, JsonBody, Params, PathParams};
 use crate::registry::command;
 use crate::registry::error::RegistryError;
+use crate::registry::mode::Mode;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -59,6 +60,8 @@ async fn get_subject(
 ) -> Result<Response, ApiError> {
     let default_to_global = params.flag("defaultToGlobal");
     let mode = node.read(|s| match (s.mode(Some(&subject)), default_to_global) {
+        // A global READONLY_OVERRIDE is what is in force for every subject.
+        _ if s.mode(None) == Some(Mode::ReadOnlyOverride) => Ok(Mode::ReadOnlyOverride),
         (Some(m), _) => Ok(m),
         (None, true) => Ok(s.mode(None).unwrap_or_default()),
         (None, false) => Err(RegistryError::SubjectModeNotFound(subject.clone())),

@@ -54,18 +54,38 @@ pub fn canonical_text(json: &Value) -> Result<String, InvalidSchema> {
     Ok(v.to_string())
 }
 
-/// Confluent's `normalize=true` form: the canonical text with every named-type reference spelled
-/// by its full name and properties Avro does not define dropped of nothing. Two spellings of
-/// the same schema that differ only in how names are qualified normalize to one text.
+/// Confluent's `normalize=true` form: every name fully qualified, custom properties and aliases
+/// sorted, a decimal's `scale: 0` dropped. Spellings of one schema that differ only in those
+/// ways normalize to one text, and so to one id.
 pub fn normalized_text(json: &Value) -> Result<String, InvalidSchema> {
-    let v = Canon { full_names: true }.schema(json, None)?;
+    let v = Canon {
+        normalize: true,
+        ..Canon::default()
+    }
+    .schema(json, None)?;
     Ok(v.to_string())
 }
 
 #[derive(Default)]
 struct Canon {
-    /// Write every name (definitions and references) fully qualified, namespace folded in.
-    full_names: bool,
+    /// Normalize (see [`normalized_text`]) instead of reproducing Java's `toString()`.
+    normalize: bool,
+    /// Full names defined so far: Java Avro refuses to define one twice.
+    defined: std::cell::RefCell<std::collections::HashSet<String>>,
+}
+
+fn invalid(msg: impl std::fmt::Display) -> InvalidSchema {
+    InvalidSchema(format!("Invalid schema: {msg}"))
+}
+
+/// Java Avro's checks that apache-avro does not make, so that a schema every Java consumer
+/// can parse is the only kind we accept.
+fn check_aliases(v: Option<&Value>) -> Result<(), InvalidSchema> {
+    match v {
+        None => Ok(()),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => Ok(()),
+        Some(other) => Err(invalid(format!("aliases not an array of strings: {other}"))),
+    }
 }
 
 /// A name split into its namespace and simple name, resolved against the enclosing namespace.
@@ -111,7 +131,7 @@ impl Canon {
             return s.to_string();
         }
         let (ns, name) = split_name(s, None, enclosing);
-        if !self.full_names && ns.as_deref() == enclosing.filter(|e| !e.is_empty()) {
+        if !self.normalize && ns.as_deref() == enclosing.filter(|e| !e.is_empty()) {
             name
         } else {
             full_name(&ns, &name)
@@ -137,11 +157,7 @@ impl Canon {
         };
         let mut out = Map::new();
         let copy_props = |out: &mut Map<String, Value>, reserved: &[&str]| {
-            for (k, v) in obj {
-                if !reserved.contains(&k.as_str()) {
-                    out.insert(k.clone(), v.clone());
-                }
-            }
+            self.props(obj, reserved, out);
         };
         match ty {
             "record" | "error" | "enum" | "fixed" => {
@@ -150,8 +166,20 @@ impl Canon {
                 })?;
                 let namespace = obj.get("namespace").and_then(Value::as_str);
                 let (ns, simple) = split_name(name, namespace, enclosing);
+                if PRIMITIVES.contains(&simple.as_str()) {
+                    return Err(invalid(format!(
+                        "Schemas may not be named after primitives: {simple}"
+                    )));
+                }
+                if !self.defined.borrow_mut().insert(full_name(&ns, &simple)) {
+                    return Err(invalid(format!(
+                        "Can't redefine: {}",
+                        full_name(&ns, &simple)
+                    )));
+                }
+                check_aliases(obj.get("aliases"))?;
                 out.insert("type".into(), ty.into());
-                if self.full_names {
+                if self.normalize {
                     out.insert("name".into(), full_name(&ns, &simple).into());
                 } else {
                     out.insert("name".into(), simple.into());
@@ -192,6 +220,10 @@ impl Canon {
                         );
                     }
                     "fixed" => {
+                        let size = obj.get("size").and_then(Value::as_i64);
+                        if !size.is_some_and(|s| (0..=i64::from(i32::MAX)).contains(&s)) {
+                            return Err(invalid("Invalid or no size for fixed"));
+                        }
                         out.insert(
                             "size".into(),
                             obj.get("size").cloned().unwrap_or(Value::Null),
@@ -218,7 +250,7 @@ impl Canon {
                     }
                 }
                 if let Some(aliases) = obj.get("aliases") {
-                    out.insert("aliases".into(), aliases.clone());
+                    out.insert("aliases".into(), self.aliases(aliases));
                 }
             }
             "array" | "map" => {
@@ -238,9 +270,7 @@ impl Canon {
                     return Ok(Value::String(self.reference(ty, enclosing)));
                 }
                 out.insert("type".into(), Value::String(self.reference(ty, enclosing)));
-                for (k, v) in props {
-                    out.insert(k.clone(), v.clone());
-                }
+                self.props(obj, &["type"], &mut out);
             }
         }
         Ok(Value::Object(out))
@@ -264,18 +294,51 @@ impl Canon {
                 out.insert(k.into(), v.clone());
             }
         }
-        if let Some(order) = obj.get("order").filter(|o| o.as_str() != Some("ascending")) {
-            out.insert("order".into(), order.clone());
-        }
-        if let Some(aliases) = obj.get("aliases") {
-            out.insert("aliases".into(), aliases.clone());
-        }
-        for (k, v) in obj {
-            if !["name", "type", "doc", "default", "order", "aliases"].contains(&k.as_str()) {
-                out.insert(k.clone(), v.clone());
+        match obj.get("order").map(|o| o.as_str()) {
+            None | Some(Some("ascending")) => {}
+            Some(Some(o @ ("descending" | "ignore"))) => {
+                out.insert("order".into(), o.into());
             }
+            Some(other) => return Err(invalid(format!("invalid field order {other:?}"))),
         }
+        check_aliases(obj.get("aliases"))?;
+        if let Some(aliases) = obj.get("aliases") {
+            out.insert("aliases".into(), self.aliases(aliases));
+        }
+        self.props(
+            obj,
+            &["name", "type", "doc", "default", "order", "aliases"],
+            &mut out,
+        );
         Ok(Value::Object(out))
+    }
+
+    /// Copies the properties not in `reserved`: in input order (as Java keeps them), or sorted
+    /// by key when normalizing, where a decimal's `scale: 0` (the default) is also dropped.
+    fn props(&self, obj: &Map<String, Value>, reserved: &[&str], out: &mut Map<String, Value>) {
+        let mut props: Vec<(&String, &Value)> = obj
+            .iter()
+            .filter(|(k, _)| !reserved.contains(&k.as_str()))
+            .collect();
+        if self.normalize {
+            props.sort_by(|a, b| a.0.cmp(b.0));
+            let decimal = obj.get("logicalType").and_then(Value::as_str) == Some("decimal");
+            props.retain(|(k, v)| !(decimal && k.as_str() == "scale" && v.as_i64() == Some(0)));
+        }
+        for (k, v) in props {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+
+    fn aliases(&self, aliases: &Value) -> Value {
+        match (self.normalize, aliases) {
+            (true, Value::Array(a)) => {
+                let mut sorted = a.clone();
+                sorted.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
+                Value::Array(sorted)
+            }
+            _ => aliases.clone(),
+        }
     }
 }
 
@@ -342,6 +405,28 @@ mod tests {
         ] {
             assert!(parse(bad, &[]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn java_avro_validations() {
+        for bad in [
+            r#"{"type":"record","name":"int","fields":[]}"#,
+            r#"{"type":"record","name":"R","fields":[{"name":"r","type":{"type":"record","name":"R","fields":[]}}]}"#,
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int","order":"SIDEWAYS"}]}"#,
+            r#"{"type":"record","name":"R","aliases":"x","fields":[]}"#,
+            r#"{"type":"fixed","name":"F","size":4294967296}"#,
+        ] {
+            assert!(parse(bad, &[]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn normalize_sorts_props_and_aliases_and_drops_zero_scale() {
+        let a = r#"{"type":"record","name":"R","b":1,"a":2,"aliases":["Y","X"],"fields":[{"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":4,"scale":0}}]}"#;
+        let b = r#"{"type":"record","name":"R","a":2,"b":1,"aliases":["X","Y"],"fields":[{"name":"d","type":{"type":"bytes","precision":4,"logicalType":"decimal"}}]}"#;
+        let n = |s: &str| normalized_text(&serde_json::from_str(s).unwrap()).unwrap();
+        assert_eq!(n(a), n(b));
+        assert_ne!(canon(a), canon(b));
     }
 
     #[test]

@@ -352,16 +352,25 @@ pub fn register(state: &State, req: Register) -> Result<Registered, RegistryErro
             }
             id
         }
-        None => known_id.unwrap_or(state.max_id() + 1),
+        None => match known_id {
+            Some(id) => id,
+            // Imports (or a taken-over log) may have used the top of the range.
+            None => state.max_id().checked_add(1).ok_or_else(|| {
+                RegistryError::NotPermitted("No schema ids left: id 2147483647 is in use".into())
+            })?,
+        },
     };
     let latest = existing
         .and_then(|s| s.versions.keys().next_back().copied())
         .unwrap_or(0);
+    let next = latest.checked_add(1).ok_or_else(|| {
+        RegistryError::NotPermitted(format!("Subject {subject} has no versions left"))
+    });
     let version = match req.version.filter(|v| *v != 0 && *v != -1) {
-        None => latest + 1,
+        None => next?,
         // IMPORT keeps the source registry's numbering, gaps and overwrites included.
         Some(v) if importing && v >= 1 => v,
-        Some(v) if v == latest + 1 => v,
+        Some(v) if Ok(v) == next => v,
         Some(v) if importing => return Err(RegistryError::InvalidVersion(v.to_string())),
         Some(_) => {
             return Err(RegistryError::InvalidSchema(
@@ -494,7 +503,31 @@ pub fn delete_version(
     } else {
         soft_deleted(v, subject)
     };
-    Ok((v.version, vec![record]))
+    let mut records = vec![record];
+    // The subject is gone with its last version: so are its own config and mode, as when the
+    // whole subject is deleted permanently.
+    if permanent && s.versions.len() == 1 {
+        records.extend(subject_settings_tombstones(state, subject));
+    }
+    Ok((v.version, records))
+}
+
+/// Tombstones for a subject's own config and mode, where it has them.
+fn subject_settings_tombstones(state: &State, subject: &str) -> Vec<Record> {
+    let mut records = Vec::new();
+    if state.config(Some(subject)).is_some() {
+        records.push(Record::Config {
+            subject: Some(subject.to_string()),
+            value: None,
+        });
+    }
+    if state.mode(Some(subject)).is_some() {
+        records.push(Record::Mode {
+            subject: Some(subject.to_string()),
+            value: None,
+        });
+    }
+    records
 }
 
 fn soft_deleted(v: &VersionEntry, subject: &str) -> Record {
@@ -534,18 +567,7 @@ pub fn delete_subject(
                 value: None,
             })
             .collect();
-        if state.config(Some(subject)).is_some() {
-            records.push(Record::Config {
-                subject: Some(subject.to_string()),
-                value: None,
-            });
-        }
-        if state.mode(Some(subject)).is_some() {
-            records.push(Record::Mode {
-                subject: Some(subject.to_string()),
-                value: None,
-            });
-        }
+        records.extend(subject_settings_tombstones(state, subject));
         records.push(Record::ClearSubject {
             subject: subject.to_string(),
             value: Some(ClearSubjectValue {
@@ -583,9 +605,7 @@ pub fn set_config(
                 .map_err(|_| RegistryError::InvalidCompatibility)
         })
         .transpose()?;
-    if let Some(subject) = subject {
-        check_writable(state, subject)?;
-    }
+    check_config_writable(state, subject)?;
     let mut value = state.config(subject).cloned().unwrap_or_default();
     if let Some(l) = level {
         value.compatibility_level = Some(l.to_string());
@@ -600,11 +620,22 @@ pub fn set_config(
     Ok((value, vec![record]))
 }
 
+/// Config writes follow the mode of their scope; the global config follows the global mode
+/// (Confluent names the scope `null` then).
+fn check_config_writable(state: &State, subject: Option<&str>) -> Result<(), RegistryError> {
+    match subject {
+        Some(s) => check_writable(state, s),
+        None if state.mode(None).unwrap_or_default().accepts_writes() => Ok(()),
+        None => Err(read_only("null")),
+    }
+}
+
 /// Removes a subject's (or the global) config; returns what it was.
 pub fn delete_config(
     state: &State,
     subject: Option<&str>,
 ) -> Result<(ConfigValue, Vec<Record>), RegistryError> {
+    check_config_writable(state, subject)?;
     let old = match (state.config(subject), subject) {
         (Some(c), _) => c.clone(),
         // Confluent answers "subject not found" here, not 40408.

@@ -21,6 +21,8 @@ pub struct SchemaEntry {
     /// `None` means AVRO, as in the record format.
     pub schema_type: Option<String>,
     pub references: Vec<Reference>,
+    /// The key this entry is indexed under in `content_ids`, so removal is O(1).
+    content: ContentKey,
     /// The parsed form, built the first time a compatibility check needs it.
     pub parsed: OnceLock<Option<Arc<ParsedSchema>>>,
 }
@@ -166,27 +168,29 @@ impl State {
                         "id reused with different schema text; latest wins"
                     );
                 }
-                let e = Arc::new(SchemaEntry {
-                    id: v.id,
-                    text: Arc::from(v.schema.as_str()),
-                    schema_type: v.schema_type.clone().filter(|t| t != "AVRO"),
-                    references: v.references.clone(),
-                    parsed: OnceLock::new(),
-                });
+                let text: Arc<str> = Arc::from(v.schema.as_str());
                 // Foreign registries may store non-canonical text; index by our canonical form
                 // so lookups and id reuse still match it.
                 let canonical = serde_json::from_str(&v.schema)
                     .ok()
                     .and_then(|j| avro::canonical_text(&j).ok())
                     .map(Arc::from)
-                    .unwrap_or_else(|| e.text.clone());
-                self.content_ids
-                    .entry(ContentKey {
-                        canonical,
-                        schema_type: e.schema_type.clone(),
-                        references: e.references.clone(),
-                    })
-                    .or_insert(v.id);
+                    .unwrap_or_else(|| text.clone());
+                let schema_type = v.schema_type.clone().filter(|t| t != "AVRO");
+                let content = ContentKey {
+                    canonical,
+                    schema_type: schema_type.clone(),
+                    references: v.references.clone(),
+                };
+                self.content_ids.entry(content.clone()).or_insert(v.id);
+                let e = Arc::new(SchemaEntry {
+                    id: v.id,
+                    text,
+                    schema_type,
+                    references: v.references.clone(),
+                    content,
+                    parsed: OnceLock::new(),
+                });
                 if !e.references.is_empty() {
                     self.with_refs.insert(v.id);
                 }
@@ -233,7 +237,9 @@ impl State {
             self.usages.remove(&id);
             self.with_refs.remove(&id);
             if let Some(e) = self.schemas.remove(&id) {
-                self.content_ids.retain(|_, v| *v != e.id);
+                if self.content_ids.get(&e.content) == Some(&id) {
+                    self.content_ids.remove(&e.content);
+                }
             }
         }
     }
