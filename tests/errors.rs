@@ -261,5 +261,15 @@ async fn routing_errors_and_odd_names() {
         assert_eq!((st.as_u16(), body["subject"].as_str()), (200, Some(name)));
     }
     assert_eq!(s.get("/v1/metadata/id").await.0, 200);
+    assert_eq!(s.get("/contexts").await.1, json!(["."]));
+    assert_eq!(s.post("/", json!({"a": "b"})).await.1, json!({}));
+    assert_error(&s.get("/subjects?limit=abc").await, 404, 404);
+    // Java's trim() is ASCII-only: a Unicode space makes the version invalid.
+    assert_error(
+        &s.get("/subjects/with%20space/versions/%E2%80%891").await,
+        422,
+        42202,
+    );
+    assert_eq!(s.get("/subjects/with%20space/versions/%201").await.0, 200);
     assert_eq!(s.get("/subjects?offset=-1").await.0, 400);
 }

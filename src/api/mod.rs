@@ -52,12 +52,20 @@ pub type AppState = Arc<Node>;
 /// The whole API, with the request body limit applied.
 pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
     Router::new()
-        .route("/", get(|| async { respond(StatusCode::OK, &json!({})) }))
+        .route(
+            "/",
+            get(|| async { ok(&json!({})) }).post(
+                |_: JsonBody<serde_json::Map<String, serde_json::Value>>| async { ok(&json!({})) },
+            ),
+        )
         .route(
             "/health",
             get(|| async { respond(StatusCode::OK, &json!({"status": "UP"})) }),
         )
         .route("/v1/metadata/id", get(metadata_id))
+        // Contexts are a Confluent multi-tenancy feature; Schemata has only the default one,
+        // which UIs list.
+        .route("/contexts", get(|| async { ok(&["."]) }))
         .route(
             "/v1/metadata/version",
             get(|| async { ok(&json!({"version": env!("CARGO_PKG_VERSION"), "commitId": ""})) }),
@@ -186,16 +194,12 @@ impl Params {
         Ok((offset as usize, limit))
     }
 
-    /// An integer parameter; a malformed one is a 400, as Jersey refuses it.
+    /// An integer parameter; a malformed one matches no resource, as in Jersey (404).
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
         self.get(name)
             .map(|v| {
-                v.parse().map_err(|_| {
-                    ApiError::http(
-                        StatusCode::BAD_REQUEST,
-                        format!("Invalid value for {name}: {v}"),
-                    )
-                })
+                v.parse()
+                    .map_err(|_| ApiError::http(StatusCode::NOT_FOUND, "HTTP 404 Not Found"))
             })
             .transpose()
     }

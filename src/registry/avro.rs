@@ -95,7 +95,11 @@ fn split_name(
     enclosing: Option<&str>,
 ) -> (Option<String>, String) {
     match name.rfind('.') {
-        Some(i) => (Some(name[..i].to_string()), name[i + 1..].to_string()),
+        // `.Name` is explicitly in the null namespace.
+        Some(i) => (
+            Some(name[..i].to_string()).filter(|ns| !ns.is_empty()),
+            name[i + 1..].to_string(),
+        ),
         None => {
             let ns = namespace.or(enclosing).filter(|s| !s.is_empty());
             (ns.map(str::to_string), name.to_string())
@@ -194,7 +198,8 @@ impl Canon {
                         _ => {}
                     }
                 }
-                if let Some(doc) = obj.get("doc") {
+                // Java drops a null doc.
+                if let Some(doc) = obj.get("doc").filter(|d| d.is_string()) {
                     out.insert("doc".into(), doc.clone());
                 }
                 match ty {
@@ -249,8 +254,11 @@ impl Canon {
                         );
                     }
                 }
-                if let Some(aliases) = obj.get("aliases") {
-                    out.insert("aliases".into(), self.aliases(aliases));
+                if let Some(aliases) = obj
+                    .get("aliases")
+                    .and_then(|a| self.aliases(a, ns.as_deref()))
+                {
+                    out.insert("aliases".into(), aliases);
                 }
             }
             "array" | "map" => {
@@ -289,10 +297,11 @@ impl Canon {
             .get("type")
             .ok_or_else(|| InvalidSchema("Invalid schema: field without type".into()))?;
         out.insert("type".into(), self.schema(ty, enclosing)?);
-        for k in ["doc", "default"] {
-            if let Some(v) = obj.get(k) {
-                out.insert(k.into(), v.clone());
-            }
+        if let Some(doc) = obj.get("doc").filter(|d| d.is_string()) {
+            out.insert("doc".into(), doc.clone());
+        }
+        if let Some(default) = obj.get("default") {
+            out.insert("default".into(), default.clone());
         }
         match obj.get("order").map(|o| o.as_str()) {
             None | Some(Some("ascending")) => {}
@@ -302,8 +311,8 @@ impl Canon {
             Some(other) => return Err(invalid(format!("invalid field order {other:?}"))),
         }
         check_aliases(obj.get("aliases"))?;
-        if let Some(aliases) = obj.get("aliases") {
-            out.insert("aliases".into(), self.aliases(aliases));
+        if let Some(aliases) = obj.get("aliases").and_then(|a| self.aliases(a, None)) {
+            out.insert("aliases".into(), aliases);
         }
         self.props(
             obj,
@@ -330,15 +339,25 @@ impl Canon {
         }
     }
 
-    fn aliases(&self, aliases: &Value) -> Value {
-        match (self.normalize, aliases) {
-            (true, Value::Array(a)) => {
-                let mut sorted = a.clone();
-                sorted.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
-                Value::Array(sorted)
-            }
-            _ => aliases.clone(),
+    /// Aliases as Java writes them: none when empty, and a named type's aliases relative to
+    /// its namespace (`a.b.Z` in `a.b` is `Z`); sorted when normalizing.
+    fn aliases(&self, aliases: &Value, ns: Option<&str>) -> Option<Value> {
+        let mut out: Vec<Value> = aliases
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|a| match (a.rsplit_once('.'), ns) {
+                (Some((alias_ns, short)), Some(ns)) if alias_ns == ns => short.into(),
+                _ => a.into(),
+            })
+            .collect();
+        if out.is_empty() {
+            return None;
         }
+        if self.normalize {
+            out.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
+        }
+        Some(Value::Array(out))
     }
 }
 
@@ -405,6 +424,20 @@ mod tests {
         ] {
             assert!(parse(bad, &[]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn java_spelling_of_docs_aliases_and_names() {
+        assert_eq!(
+            canon(
+                r#"{"type":"record","name":"R","namespace":"a.b","aliases":["Q","x.Y","a.b.Z"],"doc":null,"fields":[{"name":"f","type":"int","aliases":[]}]}"#
+            ),
+            r#"{"type":"record","name":"R","namespace":"a.b","fields":[{"name":"f","type":"int"}],"aliases":["Q","x.Y","Z"]}"#
+        );
+        assert_eq!(
+            canon(r#"{"type":"record","name":".ND","fields":[]}"#),
+            r#"{"type":"record","name":"ND","fields":[]}"#
+        );
     }
 
     #[test]

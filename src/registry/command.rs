@@ -29,7 +29,8 @@ impl VersionSelector {
     /// As Confluent (Java `Integer.parseInt` after trimming): `01` and `+1` are version 1,
     /// `LATEST` is latest; the error shows the segment as sent.
     pub fn parse(s: &str) -> Result<Self, RegistryError> {
-        let t = s.trim();
+        // Java's `String.trim()`: ASCII control characters and space only.
+        let t = s.trim_matches(|c: char| c <= ' ');
         if t.eq_ignore_ascii_case("latest") {
             return Ok(VersionSelector::Latest);
         }
