@@ -84,11 +84,17 @@ impl State {
     /// counted and logged, because one bad record must not stop a registry.
     pub fn apply_raw(&mut self, offset: i64, raw: &RawRecord) {
         self.offset = self.offset.max(offset);
-        if let Some(form) = Record::global_key_form(&raw.key) {
-            self.global_key_form.get_or_insert(form);
-        }
         match Record::decode(raw) {
-            Decoded::Record(r) => self.apply(r),
+            Decoded::Record(r) => {
+                let global = matches!(
+                    r,
+                    Record::Config { subject: None, .. } | Record::Mode { subject: None, .. }
+                );
+                if global && self.global_key_form.is_none() {
+                    self.global_key_form = Record::global_key_form(&raw.key);
+                }
+                self.apply(r)
+            }
             Decoded::Ignored(why) => tracing::debug!(offset, %why, "ignored record"),
             Decoded::Skipped(why) => {
                 self.skipped += 1;
