@@ -532,7 +532,7 @@ fn subject_settings_tombstones(state: &State, subject: &str) -> Vec<Record> {
 }
 
 fn soft_deleted(v: &VersionEntry, subject: &str) -> Record {
-    let mut value = (*v.value).clone();
+    let mut value = v.record_value(subject);
     value.deleted = true;
     Record::Schema {
         subject: subject.to_string(),
@@ -709,4 +709,51 @@ pub fn delete_mode(state: &State, subject: &str) -> Result<(Mode, Vec<Record>), 
         value: None,
     };
     Ok((old, vec![record]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::record::{GlobalKeyForm, RawRecord};
+
+    #[test]
+    fn soft_delete_keeps_fields_another_registry_wrote() {
+        let mut state = State::default();
+        state.apply_raw(
+            1,
+            &RawRecord {
+                key: br#"{"keytype":"SCHEMA","subject":"s","version":1,"magic":1}"#.to_vec(),
+                value: Some(
+                    br#"{"subject":"s","version":1,"id":7,"md5":"abc","metadata":{"k":1},"schema":"\"int\"","deleted":false}"#
+                        .to_vec(),
+                ),
+            },
+        );
+        let (version, records) =
+            delete_version(&state, "s", VersionSelector::Number(1), false).unwrap();
+        assert_eq!(version, 1);
+        let raw = records[0].encode(GlobalKeyForm::Omitted);
+        let value: serde_json::Value = serde_json::from_slice(&raw.value.unwrap()).unwrap();
+        assert_eq!(value["deleted"], true);
+        assert_eq!(value["md5"], "abc");
+        assert_eq!(value["metadata"]["k"], 1);
+        assert_eq!(value["id"], 7);
+    }
+
+    #[test]
+    fn version_selectors_parse_like_confluent() {
+        for (s, want) in [
+            ("latest", VersionSelector::Latest),
+            ("LATEST", VersionSelector::Latest),
+            ("-1", VersionSelector::Latest),
+            ("01", VersionSelector::Number(1)),
+            ("+2", VersionSelector::Number(2)),
+            (" 3", VersionSelector::Number(3)),
+        ] {
+            assert_eq!(VersionSelector::parse(s), Ok(want), "{s}");
+        }
+        for s in ["0", "-2", "abc", "1.0", "2147483648", ""] {
+            assert!(VersionSelector::parse(s).is_err(), "{s}");
+        }
+    }
 }

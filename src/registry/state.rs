@@ -41,8 +41,25 @@ pub struct VersionEntry {
     pub version: i32,
     pub schema: Arc<SchemaEntry>,
     pub deleted: bool,
-    /// The full record value, so a soft delete can rewrite it without losing foreign fields.
-    pub value: Arc<SchemaValue>,
+    /// Fields of the record value we do not interpret (`md5`, `metadata`, …), so a soft delete
+    /// rewrites the record without losing what another registry wrote. Usually empty.
+    pub extra: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+}
+
+impl VersionEntry {
+    /// The SCHEMA record value for this version, as it would be written now.
+    pub fn record_value(&self, subject: &str) -> SchemaValue {
+        SchemaValue {
+            subject: subject.to_string(),
+            version: self.version,
+            id: self.schema.id,
+            schema_type: self.schema.schema_type.clone(),
+            references: self.schema.references.clone(),
+            schema: self.schema.text.to_string(),
+            deleted: self.deleted,
+            extra: self.extra.as_deref().cloned().unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -180,7 +197,9 @@ impl State {
                 let canonical = serde_json::from_str(&v.schema)
                     .ok()
                     .and_then(|j| avro::canonical_text(&j).ok())
+                    .filter(|c: &String| **c != *text)
                     .map(Arc::from)
+                    // Usually the stored text is canonical already: share it, one copy.
                     .unwrap_or_else(|| text.clone());
                 let schema_type = v.schema_type.clone().filter(|t| t != "AVRO");
                 let content = ContentKey {
@@ -216,7 +235,7 @@ impl State {
                 version: v.version,
                 schema: entry,
                 deleted: v.deleted,
-                value: Arc::new(v),
+                extra: (!v.extra.is_empty()).then(|| Arc::new(v.extra)),
             },
         );
     }
