@@ -8,18 +8,21 @@
 //!   Reads never touch the store; writes append records and answer once they are applied.
 //! - [`registry`] — the pure core: the `_schemas` record format, the state folded from it,
 //!   commands that turn requests into records, Avro canonical form and compatibility.
-//! - [`store`] — the log the state is folded from: SQLite (embedded default) or memory.
+//! - [`store`] — the log the state is folded from: SQLite (embedded default), a Kafka
+//!   `_schemas` topic, or memory.
 //! - [`config`] — the one configuration struct (file < env < flags).
 //!
 //! [`serve`] wires them together; `main.rs` only parses the command line.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod node;
 pub mod registry;
 pub mod store;
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use axum::extract::Request;
 use axum::ServiceExt;
@@ -37,14 +40,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = store::Store::open(&config.store).await?;
+    let store = store::Store::open_with(&config.store, &config.kafka).await?;
+    let auth = auth::Authenticator::for_store(&config.auth, &store)?;
     let node = Node::open(store).await?;
-    let app = api::router(node.clone(), config.max_body_bytes)
+    let app = api::auth::layer(api::router(node.clone(), config.max_body_bytes), auth)
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Confluent tolerates a trailing slash (`/subjects/`); trimming must happen before routing.
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);
     tracing::info!(addr = %listener.local_addr()?, store = %config.store, "schemata listening");
-    axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
+    // The peer address feeds auth's per-address limit on failed logins.
+    let app = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     node.close().await;

@@ -18,15 +18,18 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start-up; boxing buys nothing
 enum Command {
     /// Run the registry (the default when no command is given).
     Serve {
-        /// TOML config file (keys: listen, store, max_body_bytes)
+        /// TOML config file (keys: listen, store, max_body_bytes, and a [kafka] table)
         #[arg(long, env = "SCHEMATA_CONFIG")]
         config: Option<PathBuf>,
         #[command(flatten)]
         overrides: Overrides,
     },
+    /// Manage users in the SQLite store (`[auth]`); run while the server is stopped.
+    User(schemata::auth::cli::UserArgs),
 }
 
 #[tokio::main]
@@ -40,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let (file, overrides) = match cli.command {
         Some(Command::Serve { config, overrides }) => (config, overrides),
         None => (None, Overrides::default()),
+        Some(Command::User(args)) => return schemata::auth::cli::run(args).await,
     };
     let config = Config::load(file.as_ref(), overrides)?;
     let listener = tokio::net::TcpListener::bind(config.listen)

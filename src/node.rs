@@ -3,8 +3,9 @@
 //!
 //! Reads take the state's read lock for microseconds and never touch the store. A write holds
 //! the writer lock across: catch up with the log → run the pure command → append its records →
-//! catch up again (which applies them). The response is built only after the state has applied
-//! the write, so a client always reads its own writes.
+//! catch up until the state has applied the offset the append returned. The response is built
+//! only after that, so a client always reads its own writes; if the log stops delivering for the
+//! store's timeout, the write fails with [`StoreError::Timeout`] instead of reporting success.
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -45,7 +46,8 @@ impl Node {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .raise_max_id(watermark);
-        let records = node.catch_up().await?;
+        let target = node.store.replay_target();
+        let records = node.catch_up_to(target).await?;
         let (schemas, skipped) = node.read(|s| (s.schema_count(), s.skipped));
         tracing::info!(
             records,
@@ -86,8 +88,8 @@ impl Node {
             })
         })?;
         if !raw.is_empty() {
-            self.store.append(&raw, max_id).await?;
-            self.catch_up().await?;
+            let offset = self.store.append(&raw, max_id).await?;
+            self.catch_up_to(offset).await?;
         }
         Ok(result)
     }
@@ -105,6 +107,33 @@ impl Node {
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
             for stored in &batch {
                 state.apply_raw(stored.offset, &stored.record);
+            }
+        }
+    }
+
+    /// Catches up until the state has applied `target`. A remote log may answer an empty read
+    /// before it delivers what it holds, so keep reading while it makes progress, and fail once
+    /// it has made none for the store's timeout.
+    async fn catch_up_to(&self, target: i64) -> Result<usize, StoreError> {
+        let stall = self.store.timeout();
+        let mut applied = 0;
+        let mut progress_at = Instant::now();
+        loop {
+            let n = self.catch_up().await?;
+            applied += n;
+            let offset = self.read(|s| s.offset);
+            if offset >= target {
+                return Ok(applied);
+            }
+            if n > 0 {
+                progress_at = Instant::now();
+            } else if progress_at.elapsed() >= stall {
+                return Err(StoreError::Timeout(format!(
+                    "the log did not deliver offset {target} within {} ms (applied up to {offset})",
+                    stall.as_millis()
+                )));
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
         }
     }

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{record, record_with_defaults, TestServer};
+use common::{open_store, record, record_with_defaults, TestServer};
 use schemata::registry::record::RawRecord;
 use schemata::store::{Store, StoreError};
 use serde_json::{json, Value};
@@ -106,6 +106,10 @@ async fn concurrent_registrations_agree_on_ids() {
 
 #[tokio::test]
 async fn a_second_process_cannot_open_the_same_file() {
+    if common::on_kafka() {
+        eprintln!("skipped: SQLite file locking does not apply to the Kafka store");
+        return;
+    }
     let s = TestServer::start().await;
     let url = format!("sqlite://{}", TestServer::db_path(&s.dir).display());
     match Store::open(&url).await {
@@ -131,8 +135,7 @@ fn raw(key: &str, value: Option<&str>) -> RawRecord {
 #[tokio::test]
 async fn replays_a_log_written_by_confluent_and_karapace() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", TestServer::db_path(&dir).display());
-    let store = Store::open(&url).await.unwrap();
+    let store = open_store(&dir).await;
     let user_v1 = r#"{"type":"record","name":"User","fields":[{"name":"name","type":"string"}]}"#;
     // Karapace stores the text as sent, not canonical.
     let user_v2 = r#"{"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int", "default": 0}]}"#;
@@ -195,15 +198,15 @@ async fn replays_a_log_written_by_confluent_and_karapace() {
     // Our global-config write reuses the key form already in the log, so it compacts.
     s.put("/config", json!({"compatibility": "NONE"})).await;
     let dir = s.stop().await;
-    let store = Store::open(&format!("sqlite://{}", TestServer::db_path(&dir).display()))
-        .await
-        .unwrap();
+    let store = open_store(&dir).await;
     let all = store.read_after(0, 1000).await.unwrap();
-    let configs: Vec<_> = all
+    let mut configs: Vec<_> = all
         .iter()
         .filter(|r| String::from_utf8_lossy(&r.record.key).contains("\"CONFIG\""))
         .map(|r| String::from_utf8_lossy(&r.record.key).to_string())
         .collect();
+    // Kafka compacts later, if ever; what matters is that every write used the same key.
+    configs.dedup();
     assert_eq!(
         configs,
         vec![r#"{"keytype":"CONFIG","subject":null,"magic":0}"#.to_string()]

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::respond;
 use crate::node::NodeError;
 use crate::registry::error::RegistryError;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -34,6 +35,9 @@ impl ApiError {
         use RegistryError as R;
         let registry = match self {
             ApiError::Registry(r) | ApiError::Node(NodeError::Registry(r)) => r,
+            ApiError::Node(NodeError::Store(StoreError::Timeout(_))) => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, 50002)
+            }
             ApiError::Node(NodeError::Store(_)) => {
                 return (StatusCode::INTERNAL_SERVER_ERROR, 50001)
             }
@@ -67,6 +71,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.codes();
         let message = match &self {
+            ApiError::Node(NodeError::Store(e @ StoreError::Timeout(_))) => {
+                tracing::error!(error = %e, "store timeout");
+                "Operation timed out while writing to the store".to_string()
+            }
             ApiError::Node(NodeError::Store(e)) => {
                 tracing::error!(error = %e, "store failure");
                 "Error while writing to the store".to_string()

@@ -5,6 +5,7 @@
 //! through [`error::ApiError`]. Bodies are read by [`JsonBody`], which enforces Confluent's
 //! content types and answers malformed JSON the way Confluent's framework does.
 
+pub mod auth;
 mod compatibility;
 mod config;
 pub mod error;

@@ -100,6 +100,11 @@ impl SqlStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// The connection, for the auth module's `users` table in the same file.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
 }
 
 fn locked_or(e: sqlx::Error, path: &str) -> StoreError {

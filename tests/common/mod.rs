@@ -1,8 +1,11 @@
-//! The one test harness: a real Schemata server on a free loopback port, backed by a real
-//! SQLite file in a temporary directory, driven over real HTTP.
+//! The one test harness: a real Schemata server on a free loopback port, driven over real HTTP,
+//! backed by a real SQLite file in a temporary directory — or, when `SCHEMATA_TEST_KAFKA` names
+//! a broker (`HOST:PORT`, as `scripts/kafka-broker` sets it), by a topic of its own on that
+//! broker. `scripts/test` runs the suite both ways.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
@@ -26,12 +29,18 @@ impl TestServer {
         Self::start_in(tempfile::tempdir().expect("tempdir")).await
     }
 
-    /// A registry on `dir/schemata.db`, which may hold an earlier server's log.
+    /// A registry on `dir`'s store (see [`store_url`]), which may hold an earlier server's log.
     pub async fn start_in(dir: TempDir) -> TestServer {
         let config = schemata::Config {
             listen: "127.0.0.1:0".parse().unwrap(),
-            store: format!("sqlite://{}", Self::db_path(&dir).display()),
+            store: store_url(&dir),
             max_body_bytes: 64 * 1024,
+            kafka: schemata::config::KafkaConfig {
+                // Tansu holds each fetch for the full wait; keep writes quick.
+                fetch_wait: std::time::Duration::from_millis(10),
+                ..Default::default()
+            },
+            ..Default::default()
         };
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -119,6 +128,57 @@ impl TestServer {
         assert_eq!(status, StatusCode::OK, "register {subject}: {body}");
         body["id"].as_i64().expect("id")
     }
+}
+
+/// The Kafka broker the suite runs against (`SCHEMATA_TEST_KAFKA=HOST:PORT`), if any.
+pub fn kafka_broker() -> Option<String> {
+    std::env::var("SCHEMATA_TEST_KAFKA")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether the suite runs on Kafka; tests of SQLite specifics skip themselves then.
+pub fn on_kafka() -> bool {
+    kafka_broker().is_some()
+}
+
+/// A topic name unique to this process and call, so tests never share (or inherit) a log.
+pub fn unique_topic(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The store URL a server started in `dir` uses: `dir/schemata.db`, or under Kafka a topic
+/// chosen on first use and remembered in `dir`, so a restart in the same `dir` replays the same
+/// topic.
+pub fn store_url(dir: &TempDir) -> String {
+    match kafka_broker() {
+        None => format!("sqlite://{}", TestServer::db_path(dir).display()),
+        Some(broker) => {
+            let file = dir.path().join("kafka-topic");
+            let topic = std::fs::read_to_string(&file).unwrap_or_else(|_| {
+                let t = unique_topic("schemata-test");
+                std::fs::write(&file, &t).unwrap();
+                t
+            });
+            format!("kafka://{broker}/{topic}")
+        }
+    }
+}
+
+/// Opens `dir`'s store directly, to write or inspect raw records.
+pub async fn open_store(dir: &TempDir) -> schemata::store::Store {
+    schemata::store::Store::open(&store_url(dir))
+        .await
+        .expect("open store")
 }
 
 /// Asserts a Confluent error response.

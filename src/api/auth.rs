@@ -1,0 +1,496 @@
+//! The HTTP side of auth (see [`crate::auth`]): a middleware that authenticates every request
+//! but `/health` and authorizes it by role and subject grant, and the admin-only `/admin/users`
+//! API. Applied by [`layer`] only when `[auth] enabled`, so nothing changes otherwise.
+//!
+//! Authorization is decided from the method and path alone, before routing, in [`requirement`]:
+//!
+//! | request                                                    | role  | grant checked      |
+//! |------------------------------------------------------------|-------|--------------------|
+//! | `/admin/…`, `PUT/DELETE /config`, `PUT /mode`               | admin | —                  |
+//! | `DELETE /subjects/{s}[/versions/{v}]?permanent=true`        | admin | —                  |
+//! | `POST /subjects/{s}/versions`, soft `DELETE /subjects/{s}…` | write | `s`                |
+//! | `PUT/DELETE /config/{s}`, `PUT/DELETE /mode/{s}`            | write | `s`                |
+//! | `GET …/subjects/{s}…`, `POST /subjects/{s}` (lookup)        | read  | `s`                |
+//! | `POST /compatibility/subjects/{s}/…`, `GET /config/{s}`…    | read  | `s`                |
+//! | `GET /subjects`, `GET /schemas` (listings of every subject) | read  | must cover all     |
+//! | `GET /schemas/ids/{id}…`, global config/mode, metadata      | read  | — (ids are opaque; |
+//! |                                                            |       | deserializers need)|
+//! | anything else: `GET` → read; other methods → admin          |       |                    |
+//!
+//! A prefix-limited user gets 403 on the two global listings rather than a filtered list;
+//! filtering them per grant is left to the handlers, later.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, put};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::{ok, respond, JsonBody, PathParams};
+use crate::auth::users::{check_grants, UserSummary};
+use crate::auth::{Authenticator, Outcome, Principal, Role, User, REALM};
+use crate::node::NodeError;
+use crate::store::StoreError;
+
+/// `router` with the `/admin/users` API, and — when `auth` is given (`[auth] enabled`) —
+/// authentication and authorization in front of everything. Without auth the user API answers
+/// 403: an open registry must not let anyone plant users that outlive turning auth on.
+pub fn layer(router: Router, auth: Option<Arc<Authenticator>>) -> Router {
+    let router = router.merge(admin_router(auth.clone()));
+    match auth {
+        Some(auth) => router.layer(middleware::from_fn_with_state(auth, guard)),
+        None => router,
+    }
+}
+
+/// What a request needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// No credentials (`/health`).
+    Open,
+    /// At least `role`, on `target`.
+    Role(Role, Target),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Not tied to a subject.
+    Any,
+    /// One subject (percent-decoded from the path): the grants must cover it.
+    Subject(String),
+    /// Every subject at once: only users without prefix limits.
+    AllSubjects,
+}
+
+/// Decides what a request needs from its method, path (after trailing-slash trimming) and query.
+pub fn requirement(method: &Method, path: &str, query: Option<&str>) -> Requirement {
+    use Requirement::Role as Need;
+    let read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let subject = |s: &str| Target::Subject(percent_decode(s));
+    let delete = |s: &str| {
+        if permanent(query) {
+            Need(Role::Admin, Target::Any)
+        } else {
+            Need(Role::Write, subject(s))
+        }
+    };
+    let admin = Need(Role::Admin, Target::Any);
+    match segments.as_slice() {
+        ["health"] => Requirement::Open,
+        ["admin", ..] => admin,
+        ["subjects" | "schemas"] if read => Need(Role::Read, Target::AllSubjects),
+        ["subjects", s] if *method == Method::POST => Need(Role::Read, subject(s)),
+        ["subjects", s] | ["subjects", s, "versions", _] if *method == Method::DELETE => delete(s),
+        ["subjects", s, "versions"] if *method == Method::POST => Need(Role::Write, subject(s)),
+        ["subjects", s, ..] if read => Need(Role::Read, subject(s)),
+        ["compatibility", "subjects", s, ..] if read || *method == Method::POST => {
+            Need(Role::Read, subject(s))
+        }
+        ["config" | "mode", s] if read => Need(Role::Read, subject(s)),
+        ["config" | "mode", s] if matches!(*method, Method::PUT | Method::DELETE) => {
+            Need(Role::Write, subject(s))
+        }
+        // The root answers `{}` to a POST (a probe some clients send); it changes nothing.
+        [""] if *method == Method::POST => Need(Role::Read, Target::Any),
+        _ if read => Need(Role::Read, Target::Any),
+        _ => admin,
+    }
+}
+
+/// Whether `who` meets `role` on `target`.
+pub fn allowed(who: &Principal, role: Role, target: &Target) -> bool {
+    who.role >= role
+        && match target {
+            Target::Any => true,
+            Target::Subject(s) => who.covers(s),
+            Target::AllSubjects => who.role == Role::Admin || who.grants.is_empty(),
+        }
+}
+
+/// `?permanent=true`, read as the handlers read it; an unreadable query counts as permanent,
+/// so it needs the stronger role.
+fn permanent(query: Option<&str>) -> bool {
+    match serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or("")) {
+        Ok(pairs) => pairs
+            .iter()
+            .any(|(k, v)| k == "permanent" && v.eq_ignore_ascii_case("true")),
+        Err(_) => true,
+    }
+}
+
+/// `%XX` decoding of one path segment, as the router decodes it for the handlers.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap() * 16 + hex(l).unwrap()) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn guard(State(auth): State<Arc<Authenticator>>, mut req: Request, next: Next) -> Response {
+    let Requirement::Role(role, target) =
+        requirement(req.method(), req.uri().path(), req.uri().query())
+    else {
+        return next.run(req).await;
+    };
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    match auth.authenticate(authorization.as_deref(), client).await {
+        Outcome::Authenticated { principal, info } => {
+            if !allowed(&principal, role, &target) {
+                return respond(
+                    StatusCode::FORBIDDEN,
+                    &json!({"error_code": 403, "message": "Forbidden"}),
+                );
+            }
+            req.extensions_mut().insert(principal);
+            let mut response = next.run(req).await;
+            if let Some(info) = info.and_then(|i| HeaderValue::from_str(&i).ok()) {
+                response
+                    .headers_mut()
+                    .insert(header::HeaderName::from_static("authentication-info"), info);
+            }
+            response
+        }
+        Outcome::Unauthorized => unauthorized(None),
+        Outcome::Continue(challenge) => unauthorized(Some(challenge)),
+        Outcome::Limited(wait) => {
+            let mut response = respond(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"error_code": 429, "message": "Too many failed logins; try again later"}),
+            );
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            response
+        }
+        Outcome::Unavailable => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error_code": 50001, "message": "Error while reading users from the store"}),
+        ),
+    }
+}
+
+/// 401 with both challenges, or with the next step of a SCRAM exchange.
+fn unauthorized(scram_step: Option<String>) -> Response {
+    let mut response = respond(
+        StatusCode::UNAUTHORIZED,
+        &json!({"error_code": 401, "message": "Unauthorized"}),
+    );
+    let headers = response.headers_mut();
+    match scram_step.and_then(|s| HeaderValue::from_str(&s).ok()) {
+        Some(step) => {
+            headers.append(header::WWW_AUTHENTICATE, step);
+        }
+        None => {
+            for scheme in ["Basic", "SCRAM-SHA-256"] {
+                let value = format!("{scheme} realm=\"{REALM}\"");
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.append(header::WWW_AUTHENTICATE, v);
+                }
+            }
+        }
+    }
+    response
+}
+
+fn admin_router(auth: Option<Arc<Authenticator>>) -> Router {
+    Router::new()
+        .route("/admin/users", get(list_users).post(add_user))
+        .route("/admin/users/{name}", get(get_user).delete(remove_user))
+        .route("/admin/users/{name}/password", put(set_password))
+        .route("/admin/users/{name}/grants", put(set_grants))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(auth)
+}
+
+type AuthState = State<Option<Arc<Authenticator>>>;
+
+fn enabled(auth: &Option<Arc<Authenticator>>) -> Result<&Authenticator, ApiError> {
+    auth.as_deref().ok_or_else(|| {
+        ApiError::http(
+            StatusCode::FORBIDDEN,
+            "User management needs authentication: set [auth] enabled = true",
+        )
+    })
+}
+
+fn store_error(e: sqlx::Error) -> ApiError {
+    ApiError::Node(NodeError::Store(StoreError::Sql(e)))
+}
+
+fn invalid(message: String) -> ApiError {
+    ApiError::http(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+fn no_user(name: &str) -> ApiError {
+    ApiError::http(StatusCode::NOT_FOUND, format!("User '{name}' not found"))
+}
+
+async fn existing(auth: &Authenticator, name: &str) -> Result<User, ApiError> {
+    auth.users()
+        .get(name)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| no_user(name))
+}
+
+/// Refuses a change that would leave no admin: nobody could manage users over HTTP then.
+async fn keep_an_admin(auth: &Authenticator, changed: &str) -> Result<(), ApiError> {
+    let users = auth.users().list().await.map_err(store_error)?;
+    let others = users
+        .iter()
+        .filter(|u| u.role == Role::Admin && u.name != changed)
+        .count();
+    if others == 0 {
+        return Err(invalid(
+            "The last admin cannot be removed or demoted".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn list_users(State(auth): AuthState) -> Result<Response, ApiError> {
+    let auth = enabled(&auth)?;
+    let users = auth.users().list().await.map_err(store_error)?;
+    Ok(ok(&users.iter().map(User::summary).collect::<Vec<_>>()))
+}
+
+async fn get_user(
+    State(auth): AuthState,
+    PathParams(name): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let auth = enabled(&auth)?;
+    Ok(ok(&existing(auth, &name).await?.summary()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    name: String,
+    password: String,
+    #[serde(default = "read_role")]
+    role: Role,
+    #[serde(default)]
+    grants: Vec<String>,
+}
+
+fn read_role() -> Role {
+    Role::Read
+}
+
+async fn add_user(
+    State(auth): AuthState,
+    JsonBody(body): JsonBody<NewUser>,
+) -> Result<Response, ApiError> {
+    let auth = enabled(&auth)?;
+    // argon2 and PBKDF2 are slow on purpose: off the request threads.
+    let user = tokio::task::spawn_blocking(move || {
+        User::new(&body.name, &body.password, body.role, body.grants)
+    })
+    .await
+    .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
+    .map_err(invalid)?;
+    if !auth.users().insert(&user).await.map_err(store_error)? {
+        return Err(ApiError::http(
+            StatusCode::CONFLICT,
+            format!("User '{}' already exists", user.name),
+        ));
+    }
+    auth.forget_users();
+    Ok(ok(&user.summary()))
+}
+
+async fn remove_user(
+    State(auth): AuthState,
+    PathParams(name): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let auth = enabled(&auth)?;
+    let user = existing(auth, &name).await?;
+    if user.role == Role::Admin {
+        keep_an_admin(auth, &name).await?;
+    }
+    if !auth.users().delete(&name).await.map_err(store_error)? {
+        return Err(no_user(&name));
+    }
+    auth.forget_users();
+    Ok(ok(&user.summary()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    password: String,
+}
+
+async fn set_password(
+    State(auth): AuthState,
+    PathParams(name): PathParams<String>,
+    JsonBody(body): JsonBody<NewPassword>,
+) -> Result<Response, ApiError> {
+    let auth = enabled(&auth)?;
+    let mut user = existing(auth, &name).await?;
+    let user =
+        tokio::task::spawn_blocking(move || user.set_password(&body.password).map(|()| user))
+            .await
+            .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
+            .map_err(invalid)?;
+    if !auth.users().update(&user).await.map_err(store_error)? {
+        return Err(no_user(&name));
+    }
+    auth.forget_users();
+    Ok(ok(&user.summary()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Access {
+    role: Option<Role>,
+    grants: Option<Vec<String>>,
+}
+
+async fn set_grants(
+    State(auth): AuthState,
+    PathParams(name): PathParams<String>,
+    JsonBody(body): JsonBody<Access>,
+) -> Result<Response, ApiError> {
+    let auth = enabled(&auth)?;
+    if body.role.is_none() && body.grants.is_none() {
+        return Err(invalid("Give a role, grants, or both".into()));
+    }
+    let mut user = existing(auth, &name).await?;
+    if let Some(role) = body.role {
+        if user.role == Role::Admin && role != Role::Admin {
+            keep_an_admin(auth, &name).await?;
+        }
+        user.role = role;
+    }
+    if let Some(grants) = body.grants {
+        check_grants(&grants).map_err(invalid)?;
+        user.grants = grants;
+    }
+    if !auth.users().update(&user).await.map_err(store_error)? {
+        return Err(no_user(&name));
+    }
+    auth.forget_users();
+    let summary: UserSummary = user.summary();
+    Ok(ok(&summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn need(method: Method, path: &str) -> Requirement {
+        let (path, query) = path
+            .split_once('?')
+            .map_or((path, None), |(p, q)| (p, Some(q)));
+        requirement(&method, path, query)
+    }
+
+    fn subject(role: Role, s: &str) -> Requirement {
+        Requirement::Role(role, Target::Subject(s.into()))
+    }
+
+    #[test]
+    fn requirements_by_endpoint() {
+        use Method as M;
+        let any = |r| Requirement::Role(r, Target::Any);
+        assert_eq!(need(M::GET, "/health"), Requirement::Open);
+        assert_eq!(need(M::GET, "/admin/users"), any(Role::Admin));
+        assert_eq!(
+            need(M::GET, "/subjects"),
+            Requirement::Role(Role::Read, Target::AllSubjects)
+        );
+        assert_eq!(
+            need(M::GET, "/schemas"),
+            Requirement::Role(Role::Read, Target::AllSubjects)
+        );
+        assert_eq!(need(M::GET, "/schemas/ids/1"), any(Role::Read));
+        assert_eq!(need(M::POST, "/subjects/a%2Fb"), subject(Role::Read, "a/b"));
+        assert_eq!(
+            need(M::POST, "/subjects/a/versions"),
+            subject(Role::Write, "a")
+        );
+        assert_eq!(
+            need(M::GET, "/subjects/a/versions/latest"),
+            subject(Role::Read, "a")
+        );
+        assert_eq!(need(M::DELETE, "/subjects/a"), subject(Role::Write, "a"));
+        assert_eq!(
+            need(M::DELETE, "/subjects/a/versions/1"),
+            subject(Role::Write, "a")
+        );
+        assert_eq!(
+            need(M::DELETE, "/subjects/a?permanent=true"),
+            any(Role::Admin)
+        );
+        assert_eq!(
+            need(M::DELETE, "/subjects/a/versions/1?permanent=TRUE"),
+            any(Role::Admin)
+        );
+        assert_eq!(
+            need(M::POST, "/compatibility/subjects/a/versions/1"),
+            subject(Role::Read, "a")
+        );
+        assert_eq!(need(M::PUT, "/config/a"), subject(Role::Write, "a"));
+        assert_eq!(need(M::DELETE, "/mode/a"), subject(Role::Write, "a"));
+        assert_eq!(need(M::GET, "/config/a"), subject(Role::Read, "a"));
+        assert_eq!(need(M::PUT, "/config"), any(Role::Admin));
+        assert_eq!(need(M::DELETE, "/config"), any(Role::Admin));
+        assert_eq!(need(M::PUT, "/mode"), any(Role::Admin));
+        assert_eq!(need(M::GET, "/mode"), any(Role::Read));
+        assert_eq!(need(M::PATCH, "/subjects/a/versions"), any(Role::Admin));
+        assert_eq!(need(M::POST, "/"), any(Role::Read));
+    }
+
+    #[test]
+    fn grants_and_roles_decide() {
+        let p = Principal {
+            name: "w".into(),
+            role: Role::Write,
+            grants: vec!["team-a.".into()],
+        };
+        assert!(allowed(
+            &p,
+            Role::Write,
+            &Target::Subject("team-a.x".into())
+        ));
+        assert!(!allowed(
+            &p,
+            Role::Read,
+            &Target::Subject("team-b.x".into())
+        ));
+        assert!(!allowed(&p, Role::Admin, &Target::Any));
+        assert!(!allowed(&p, Role::Read, &Target::AllSubjects));
+        assert!(allowed(&p, Role::Read, &Target::Any));
+    }
+}

@@ -1,0 +1,189 @@
+//! `schemata user …`: manage users in the SQLite store directly.
+//!
+//! The SQLite store is held exclusively by a running server, so these commands work while it is
+//! stopped (the first admin is created this way); while it runs, use the `/admin/users` API.
+//! Passwords come from a no-echo prompt or, for scripts, one line on standard input
+//! (`--password-stdin`) — never from the command line, where `ps` and shell history see them.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use super::store::UserStore;
+use super::users::{Role, User};
+use crate::config::{Config, Overrides};
+
+#[derive(Debug, clap::Args)]
+pub struct UserArgs {
+    /// TOML config file; its `store` names the database
+    #[arg(long, env = "SCHEMATA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Store URL (sqlite://PATH); overrides the config file
+    #[arg(long, env = "SCHEMATA_STORE")]
+    store: Option<String>,
+    #[command(subcommand)]
+    command: UserCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Add a user
+    Add {
+        name: String,
+        /// admin, write or read
+        #[arg(long, default_value = "read")]
+        role: Role,
+        /// Limit the role to subjects starting with this prefix (repeatable; none = all)
+        #[arg(long = "prefix")]
+        prefixes: Vec<String>,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user
+    Remove { name: String },
+    /// List users with their roles and grants
+    List,
+    /// Set a user's password
+    Passwd {
+        name: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change a user's role or subject prefixes (the prefixes given replace the old ones)
+    Grant {
+        name: String,
+        /// admin, write or read
+        #[arg(long)]
+        role: Option<Role>,
+        /// Subject prefix (repeatable)
+        #[arg(long = "prefix")]
+        prefixes: Vec<String>,
+        /// Remove every prefix: the role applies to all subjects
+        #[arg(long, conflicts_with = "prefixes")]
+        all_subjects: bool,
+    },
+}
+
+pub async fn run(args: UserArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        store: args.store,
+        ..Overrides::default()
+    };
+    let url = Config::load(args.config.as_ref(), overrides)?.store;
+    let store = crate::store::Store::open(&url).await.map_err(|e| match e {
+        crate::store::StoreError::Locked(_) => anyhow::anyhow!(
+            "{e}: stop the server first, or manage users through its /admin/users API"
+        ),
+        e => e.into(),
+    })?;
+    let result = match store.sqlite_pool() {
+        Some(pool) => execute(&UserStore::new(pool.clone()), args.command).await,
+        None => Err(anyhow::anyhow!(
+            "users are kept only in the SQLite store so far; '{url}' is not one"
+        )),
+    };
+    store.close().await;
+    result
+}
+
+async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            prefixes,
+            password_stdin,
+        } => {
+            if users.get(&name).await?.is_some() {
+                anyhow::bail!("user '{name}' already exists");
+            }
+            let password = read_password(&name, password_stdin)?;
+            let user = User::new(&name, &password, role, prefixes).map_err(anyhow::Error::msg)?;
+            if !users.insert(&user).await? {
+                anyhow::bail!("user '{name}' already exists");
+            }
+            println!("added user '{name}' ({role})");
+        }
+        UserCommand::Remove { name } => {
+            if !users.delete(&name).await? {
+                anyhow::bail!("no user '{name}'");
+            }
+            println!("removed user '{name}'");
+        }
+        UserCommand::List => {
+            for u in users.list().await? {
+                let grants = if u.grants.is_empty() {
+                    "*".to_string()
+                } else {
+                    u.grants.join(",")
+                };
+                println!("{}\t{}\t{grants}", u.name, u.role);
+            }
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let mut user = existing(users, &name).await?;
+            let password = read_password(&name, password_stdin)?;
+            user.set_password(&password).map_err(anyhow::Error::msg)?;
+            users.update(&user).await?;
+            println!("password of '{name}' changed");
+        }
+        UserCommand::Grant {
+            name,
+            role,
+            prefixes,
+            all_subjects,
+        } => {
+            let mut user = existing(users, &name).await?;
+            if role.is_none() && prefixes.is_empty() && !all_subjects {
+                anyhow::bail!("give --role, --prefix or --all-subjects");
+            }
+            if let Some(role) = role {
+                user.role = role;
+            }
+            if all_subjects {
+                user.grants.clear();
+            } else if !prefixes.is_empty() {
+                super::users::check_grants(&prefixes).map_err(anyhow::Error::msg)?;
+                user.grants = prefixes;
+            }
+            users.update(&user).await?;
+            let summary = user.summary();
+            println!(
+                "'{}' is now {} on {}",
+                summary.name,
+                summary.role,
+                if summary.grants.is_empty() {
+                    "all subjects".to_string()
+                } else {
+                    summary.grants.join(", ")
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn existing(users: &UserStore, name: &str) -> anyhow::Result<User> {
+    users
+        .get(name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user '{name}'"))
+}
+
+fn read_password(name: &str, from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let first = rpassword::prompt_password(format!("Password for '{name}': "))?;
+    let again = rpassword::prompt_password("Again: ")?;
+    if first != again {
+        anyhow::bail!("the passwords differ");
+    }
+    Ok(first)
+}

@@ -1,0 +1,541 @@
+//! The Kafka store against a real broker (`SCHEMATA_TEST_KAFKA=HOST:PORT`, set by
+//! `scripts/kafka-broker`; `scripts/test` runs this with Tansu). Without the variable the tests
+//! that need a broker print a notice and pass.
+//!
+//! Records are produced and consumed here with a plain Kafka client, not through Schemata's
+//! store, so "Confluent's format" is checked against bytes on the wire.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{kafka_broker, unique_topic, TestServer};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use schemata::config::KafkaConfig;
+use schemata::registry::record::RawRecord;
+use schemata::store::{Store, StoreError};
+use serde_json::{json, Value};
+
+macro_rules! broker_or_skip {
+    () => {
+        match kafka_broker() {
+            Some(b) => b,
+            None => {
+                eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
+                return;
+            }
+        }
+    };
+}
+
+fn client(broker: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", broker);
+    c
+}
+
+async fn create_topic(broker: &str, topic: &str, partitions: i32, policy: &str) {
+    let admin: AdminClient<DefaultClientContext> = client(broker).create().unwrap();
+    let new =
+        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)).set("cleanup.policy", policy);
+    let results = admin
+        .create_topics([&new], &AdminOptions::new())
+        .await
+        .unwrap();
+    for r in results {
+        r.unwrap();
+    }
+}
+
+/// Topic partition count and cleanup.policy, as the broker describes them.
+async fn describe(broker: &str, topic: &str) -> (usize, String) {
+    let admin: AdminClient<DefaultClientContext> = client(broker).create().unwrap();
+    let metadata = admin
+        .inner()
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .unwrap();
+    let partitions = metadata.topics()[0].partitions().len();
+    let configs = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .unwrap();
+    let resource = configs.into_iter().next().unwrap().unwrap();
+    let policy = resource
+        .get("cleanup.policy")
+        .and_then(|e| e.value.clone())
+        .unwrap_or_default();
+    (partitions, policy)
+}
+
+/// Produces raw `(key, value)` records in order; `None` is a tombstone.
+async fn produce(broker: &str, topic: &str, records: &[(&str, Option<&str>)]) {
+    let producer: FutureProducer = client(broker)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()
+        .unwrap();
+    for (k, v) in records {
+        let mut r = FutureRecord::<str, str>::to(topic).partition(0).key(k);
+        if let Some(v) = v {
+            r = r.payload(v);
+        }
+        producer.send(r, Duration::from_secs(10)).await.unwrap();
+    }
+}
+
+/// Every record in the topic, from the start to the high watermark.
+fn consume_all(broker: &str, topic: &str) -> Vec<(i64, Vec<u8>, Option<Vec<u8>>)> {
+    let consumer: BaseConsumer = client(broker)
+        .set("group.id", "kafka-store-test")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(5))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut out = vec![];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while out.last().is_none_or(|(o, _, _)| o + 1 < high) {
+        assert!(Instant::now() < deadline, "did not reach offset {high}");
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            let m = m.unwrap();
+            out.push((
+                m.offset(),
+                m.key().unwrap_or_default().to_vec(),
+                m.payload().map(<[u8]>::to_vec),
+            ));
+        }
+    }
+    out
+}
+
+/// A server on `topic` (which may already hold records).
+async fn server_on(topic: &str) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kafka-topic"), topic).unwrap();
+    TestServer::start_in(dir).await
+}
+
+#[tokio::test]
+async fn creates_a_compacted_single_partition_topic() {
+    let broker = broker_or_skip!();
+    let topic = unique_topic("fresh");
+    let s = server_on(&topic).await;
+    assert_eq!(describe(&broker, &topic).await, (1, "compact".to_string()));
+    s.register("t-value", &json!("string")).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn refuses_a_topic_with_three_partitions() {
+    let broker = broker_or_skip!();
+    let topic = unique_topic("three");
+    create_topic(&broker, &topic, 3, "compact").await;
+    match Store::open(&format!("kafka://{broker}/{topic}")).await {
+        Err(StoreError::Topic(msg)) => assert!(msg.contains("3 partitions"), "{msg}"),
+        Err(e) => panic!("expected a topic error, got {e}"),
+        Ok(_) => panic!("opened a 3-partition topic"),
+    }
+}
+
+#[tokio::test]
+async fn refuses_a_topic_that_deletes() {
+    let broker = broker_or_skip!();
+    let topic = unique_topic("delete");
+    create_topic(&broker, &topic, 1, "delete").await;
+    match Store::open(&format!("kafka://{broker}/{topic}")).await {
+        Err(StoreError::Topic(msg)) => assert!(msg.contains("cleanup.policy"), "{msg}"),
+        Err(e) => panic!("expected a topic error, got {e}"),
+        Ok(_) => panic!("opened a topic with cleanup.policy=delete"),
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_fails_start_up_clearly() {
+    // Needs no broker: port 1 on loopback refuses connections.
+    let config = KafkaConfig {
+        init_timeout: Duration::from_millis(1500),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    match Store::open_with("kafka://127.0.0.1:1/_schemas", &config).await {
+        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("127.0.0.1:1"), "{msg}"),
+        Err(e) => panic!("expected Unavailable, got {e}"),
+        Ok(_) => panic!("opened a store with no broker"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn log_offsets_are_kafka_offsets_plus_one() {
+    let broker = broker_or_skip!();
+    let topic = unique_topic("offsets");
+    let store = Store::open(&format!("kafka://{broker}/{topic}"))
+        .await
+        .unwrap();
+    let raw = |k: &str| RawRecord {
+        key: k.as_bytes().to_vec(),
+        value: Some(b"{}".to_vec()),
+    };
+    // Open wrote a NOOP at Kafka offset 0, which is log offset 1.
+    let last = store
+        .append(&[raw(r#"{"keytype":"A"}"#), raw(r#"{"keytype":"B"}"#)], 0)
+        .await
+        .unwrap();
+    assert_eq!(last, 3);
+    let all = store.read_after(0, 100).await.unwrap();
+    let offsets: Vec<_> = all.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, vec![1, 2, 3]);
+    assert_eq!(all[0].record.key, br#"{"keytype":"NOOP","magic":0}"#);
+    assert_eq!(all[0].record.value, None);
+    assert_eq!(store.read_after(1, 100).await.unwrap().len(), 2);
+    assert!(store.read_after(3, 100).await.unwrap().is_empty());
+    store.close().await;
+    let on_wire: Vec<_> = consume_all(&broker, &topic)
+        .into_iter()
+        .map(|(o, _, _)| o)
+        .collect();
+    assert_eq!(on_wire, vec![0, 1, 2]);
+}
+
+#[tokio::test]
+async fn takes_over_a_topic_written_by_confluent() {
+    let broker = broker_or_skip!();
+    let topic = unique_topic("takeover");
+    create_topic(&broker, &topic, 1, "compact").await;
+    let user = r#"{"type":"record","name":"User","fields":[{"name":"name","type":"string"}]}"#;
+    let sv = |subject: &str, version: i32, id: i32, schema: &str, deleted: bool| {
+        json!({"subject": subject, "version": version, "id": id, "schema": schema, "deleted": deleted})
+            .to_string()
+    };
+    let users1 = sv("users", 1, 1, user, false);
+    let gone1 = sv("gone", 1, 2, "\"int\"", false);
+    let hard1 = sv("hard", 1, 3, "\"long\"", false);
+    let hard1_deleted = sv("hard", 1, 3, "\"long\"", true);
+    let cleared1 = sv("cleared", 1, 4, "\"float\"", false);
+    let cleared1_deleted = sv("cleared", 1, 4, "\"float\"", true);
+    let other1 = sv("other", 1, 7, "\"double\"", false);
+    produce(
+        &broker,
+        &topic,
+        &[
+            (r#"{"keytype":"NOOP","magic":0}"#, None),
+            // Both spellings of the global config key; the later record wins.
+            (
+                r#"{"keytype":"CONFIG","magic":0}"#,
+                Some(r#"{"compatibilityLevel":"BACKWARD"}"#),
+            ),
+            (
+                r#"{"keytype":"CONFIG","subject":null,"magic":0}"#,
+                Some(r#"{"compatibilityLevel":"FULL"}"#),
+            ),
+            (
+                r#"{"keytype":"CONFIG","subject":"users","magic":0}"#,
+                Some(r#"{"subject":"users","compatibilityLevel":"NONE"}"#),
+            ),
+            (
+                r#"{"keytype":"MODE","magic":0}"#,
+                Some(r#"{"mode":"READWRITE"}"#),
+            ),
+            (
+                r#"{"keytype":"MODE","subject":"users","magic":0}"#,
+                Some(r#"{"subject":"users","mode":"READONLY"}"#),
+            ),
+            (
+                r#"{"keytype":"SCHEMA","subject":"users","version":1,"magic":1}"#,
+                Some(&users1),
+            ),
+            // Soft delete of a subject.
+            (
+                r#"{"keytype":"SCHEMA","subject":"gone","version":1,"magic":1}"#,
+                Some(&gone1),
+            ),
+            (
+                r#"{"keytype":"DELETE_SUBJECT","subject":"gone","magic":0}"#,
+                Some(r#"{"subject":"gone","version":1}"#),
+            ),
+            // Permanent delete of a version: soft delete, then a tombstone.
+            (
+                r#"{"keytype":"SCHEMA","subject":"hard","version":1,"magic":1}"#,
+                Some(&hard1),
+            ),
+            (
+                r#"{"keytype":"SCHEMA","subject":"hard","version":1,"magic":1}"#,
+                Some(&hard1_deleted),
+            ),
+            (
+                r#"{"keytype":"SCHEMA","subject":"hard","version":1,"magic":1}"#,
+                None,
+            ),
+            // Permanent delete of a subject: CLEAR_SUBJECT.
+            (
+                r#"{"keytype":"SCHEMA","subject":"cleared","version":1,"magic":1}"#,
+                Some(&cleared1),
+            ),
+            (
+                r#"{"keytype":"SCHEMA","subject":"cleared","version":1,"magic":1}"#,
+                Some(&cleared1_deleted),
+            ),
+            (
+                r#"{"keytype":"CLEAR_SUBJECT","subject":"cleared","magic":0}"#,
+                Some(r#"{"subject":"cleared"}"#),
+            ),
+            (
+                r#"{"keytype":"SCHEMA","subject":"other","version":1,"magic":1}"#,
+                Some(&other1),
+            ),
+            // What a tolerant reader skips.
+            (
+                r#"{"keytype":"CONTEXT","tenant":"default","context":".ctx","magic":0}"#,
+                Some(r#"{"tenant":"default","context":".ctx"}"#),
+            ),
+            (r#"{"keytype":"SOMETHING_NEW","magic":0}"#, Some("{}")),
+            ("garbage", Some("more garbage")),
+            (
+                r#"{"keytype":"SCHEMA","subject":"bad","version":1,"magic":1}"#,
+                Some("{not json"),
+            ),
+        ],
+    )
+    .await;
+
+    let s = server_on(&topic).await;
+    assert_eq!(s.get("/subjects").await.1, json!(["other", "users"]));
+    assert_eq!(
+        s.get("/subjects?deleted=true").await.1,
+        json!(["gone", "other", "users"])
+    );
+    assert_eq!(
+        s.get("/config").await.1,
+        json!({"compatibilityLevel": "FULL"})
+    );
+    assert_eq!(s.get("/config/users").await.1["compatibilityLevel"], "NONE");
+    assert_eq!(s.get("/mode/users").await.1, json!({"mode": "READONLY"}));
+    assert_eq!(s.get("/subjects/users/versions/1").await.1["id"], 1);
+    assert_eq!(s.get("/schemas/ids/7").await.1["schema"], "\"double\"");
+    assert_eq!(s.get("/schemas/ids/3").await.0, 404);
+    assert_eq!(
+        s.get("/subjects/cleared/versions?deleted=true").await.0,
+        404
+    );
+    // New ids continue after the highest in the topic.
+    assert_eq!(s.register("next", &json!("bytes")).await, 8);
+    s.stop().await;
+}
+
+/// The key every record Schemata writes must carry, rebuilt from its parts in Confluent's
+/// `@JsonPropertyOrder` with no whitespace (compaction compares key bytes).
+fn confluent_key(key: &Value) -> String {
+    let kt = key["keytype"].as_str().unwrap();
+    let subject = key.get("subject").map(|s| format!(",\"subject\":{s}"));
+    match kt {
+        "SCHEMA" => format!(
+            r#"{{"keytype":"SCHEMA"{},"version":{},"magic":1}}"#,
+            subject.unwrap(),
+            key["version"]
+        ),
+        "NOOP" => r#"{"keytype":"NOOP","magic":0}"#.to_string(),
+        _ => format!(
+            r#"{{"keytype":"{kt}"{},"magic":0}}"#,
+            subject.unwrap_or_default()
+        ),
+    }
+}
+
+#[tokio::test]
+async fn writes_byte_exact_confluent_records() {
+    let broker = broker_or_skip!();
+    let topic = unique_topic("exact");
+    let s = server_on(&topic).await;
+    let id = s
+        .register("orders-value", &common::record("Order", &["id"]))
+        .await;
+    s.register(
+        "orders-value",
+        &common::record_with_defaults("Order", &["id", "note"]),
+    )
+    .await;
+    s.put("/config", json!({"compatibility": "NONE"})).await;
+    s.put("/config/orders-value", json!({"compatibility": "FULL"}))
+        .await;
+    s.put("/mode/orders-value", json!({"mode": "READWRITE"}))
+        .await;
+    s.delete("/subjects/orders-value/versions/2").await;
+    s.register("gone", &json!("int")).await;
+    s.delete("/subjects/gone").await;
+    s.delete("/subjects/gone?permanent=true").await;
+    s.stop().await;
+
+    let records = consume_all(&broker, &topic);
+    let mut keytypes = std::collections::BTreeSet::new();
+    for (offset, key, value) in &records {
+        let text = String::from_utf8(key.clone()).unwrap();
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(text, confluent_key(&parsed), "key at offset {offset}");
+        keytypes.insert(parsed["keytype"].as_str().unwrap().to_string());
+        if let Some(v) = value {
+            let v: Value = serde_json::from_slice(v).expect("value is JSON");
+            if parsed["keytype"] == "SCHEMA" {
+                assert_eq!(v["subject"], parsed["subject"]);
+                assert_eq!(v["version"], parsed["version"]);
+                assert!(v["id"].is_i64() && v["schema"].is_string() && v["deleted"].is_boolean());
+                assert!(
+                    v.get("schemaType").is_none(),
+                    "AVRO is written without schemaType"
+                );
+            }
+        }
+    }
+    for kt in ["NOOP", "SCHEMA", "CONFIG", "MODE"] {
+        assert!(keytypes.contains(kt), "no {kt} record in {keytypes:?}");
+    }
+    let keys: Vec<_> = records
+        .iter()
+        .map(|(_, k, _)| String::from_utf8_lossy(k).to_string())
+        .collect();
+    for exact in [
+        r#"{"keytype":"SCHEMA","subject":"orders-value","version":1,"magic":1}"#,
+        r#"{"keytype":"CONFIG","magic":0}"#,
+        r#"{"keytype":"CONFIG","subject":"orders-value","magic":0}"#,
+        r#"{"keytype":"MODE","subject":"orders-value","magic":0}"#,
+    ] {
+        assert!(keys.iter().any(|k| k == exact), "{exact} not in {keys:#?}");
+    }
+    let first = records
+        .iter()
+        .find(|(_, k, _)| {
+            k.starts_with(br#"{"keytype":"SCHEMA","subject":"orders-value","version":1,"#)
+        })
+        .unwrap();
+    let v: Value = serde_json::from_slice(first.2.as_ref().unwrap()).unwrap();
+    assert_eq!(v["id"].as_i64(), Some(id));
+    // The permanent delete left a tombstone for gone v1.
+    assert!(records.iter().any(|(_, k, v)| v.is_none()
+        && k == br#"{"keytype":"SCHEMA","subject":"gone","version":1,"magic":1}"#));
+}
+
+#[tokio::test]
+async fn restart_replays_the_topic() {
+    let _broker = broker_or_skip!();
+    let topic = unique_topic("restart");
+    let s = server_on(&topic).await;
+    for i in 0..50 {
+        s.register(&format!("s{i}"), &common::record(&format!("R{i}"), &["a"]))
+            .await;
+    }
+    s.delete("/subjects/s0").await;
+    let before = (s.get("/subjects").await.1, s.get("/schemas").await.1);
+    s.stop().await;
+    let s = server_on(&topic).await;
+    assert_eq!(
+        (s.get("/subjects").await.1, s.get("/schemas").await.1),
+        before
+    );
+    assert_eq!(s.register("new", &json!("string")).await, 51);
+    s.stop().await;
+}
+
+/// A Tansu broker of the test's own, on a sqlite file in `dir`; killed on drop.
+struct Tansu(std::process::Child);
+
+impl Tansu {
+    fn start(dir: &std::path::Path, port: u16, extra: &[&str]) -> Tansu {
+        let addr = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new("tansu")
+            .args([
+                "broker",
+                "--listener-url",
+                &addr,
+                "--advertised-listener-url",
+                &addr,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(extra)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tansu on PATH (scripts/test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Tansu(child)
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// SASL/SCRAM against Tansu's `--authentication`: users can only be created while the broker
+/// runs without it (its CLI cannot log in), so create, restart with it, then connect.
+#[tokio::test]
+async fn sasl_scram_logins() {
+    let _broker = broker_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    {
+        let _open = Tansu::start(dir.path(), port, &[]);
+        for (mechanism, user) in [("scram256", "alice"), ("scram512", "bob")] {
+            let status = std::process::Command::new("tansu")
+                .args([
+                    "user",
+                    "create",
+                    "--broker",
+                    &format!("tcp://127.0.0.1:{port}"),
+                ])
+                .args(["--mechanism", mechanism, user, "s3cret"])
+                .status()
+                .unwrap();
+            assert!(status.success(), "tansu user create {user}");
+        }
+    }
+    let _secured = Tansu::start(dir.path(), port, &["--authentication"]);
+    let url = format!("kafka://127.0.0.1:{port}/_schemas");
+    let sasl = |mechanism: &str, user: &str, password: &str| KafkaConfig {
+        security_protocol: "SASL_PLAINTEXT".into(),
+        sasl_mechanism: Some(mechanism.into()),
+        sasl_username: Some(user.into()),
+        sasl_password: Some(schemata::config::Secret::new(password)),
+        init_timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    for (mechanism, user) in [("SCRAM-SHA-256", "alice"), ("SCRAM-SHA-512", "bob")] {
+        let store = Store::open_with(&url, &sasl(mechanism, user, "s3cret"))
+            .await
+            .unwrap_or_else(|e| panic!("{mechanism} login as {user}: {e}"));
+        let last = store
+            .append(
+                &[RawRecord {
+                    key: br#"{"keytype":"NOOP","magic":0}"#.to_vec(),
+                    value: None,
+                }],
+                0,
+            )
+            .await
+            .unwrap();
+        assert!(!store.read_after(last - 1, 10).await.unwrap().is_empty());
+        store.close().await;
+    }
+    match Store::open_with(&url, &sasl("SCRAM-SHA-256", "alice", "wrong")).await {
+        Err(e) => assert!(!e.to_string().contains("wrong"), "password leaked: {e}"),
+        Ok(_) => panic!("a wrong password was accepted"),
+    }
+}
