@@ -37,7 +37,12 @@ impl Default for AuthConfig {
 #[serde(deny_unknown_fields)]
 pub struct AuthOverrides {
     /// Require authentication (users: `schemata user add`)
-    #[arg(long = "auth-enabled", env = "SCHEMATA_AUTH_ENABLED")]
+    #[arg(
+        long = "auth-enabled",
+        env = "SCHEMATA_AUTH_ENABLED",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
     pub enabled: Option<bool>,
     /// Seconds verified Basic credentials are cached (default 60)
     #[arg(
