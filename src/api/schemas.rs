@@ -74,9 +74,11 @@ async fn text_by_id(
     node.read(|s| Ok(raw_schema(&visible(s, id)?.text)))
 }
 
-/// Subject versions using `id`, hiding soft-deleted ones unless `deleted`.
-fn uses(s: &RegistryState, id: i32, deleted: bool) -> Vec<(String, i32)> {
-    s.usages(id)
+/// Subject versions using `id`, hiding soft-deleted ones unless `deleted`. An unknown id is
+/// "Schema not found" without the id, as Confluent words it on these endpoints.
+fn uses(s: &RegistryState, id: i32, deleted: bool) -> Result<Vec<(String, i32)>, ApiError> {
+    s.schema(id).ok_or(RegistryError::SchemaNotFound(None))?;
+    Ok(s.usages(id)
         .filter(|(subject, version)| {
             deleted
                 || s.subject(subject)
@@ -84,7 +86,7 @@ fn uses(s: &RegistryState, id: i32, deleted: bool) -> Vec<(String, i32)> {
                     .is_some_and(|v| !v.deleted)
         })
         .cloned()
-        .collect()
+        .collect())
 }
 
 async fn subjects_by_id(
@@ -95,8 +97,7 @@ async fn subjects_by_id(
     let id = parse_id(&id)?;
     let deleted = params.flag("deleted");
     node.read(|s| {
-        s.schema(id).ok_or(RegistryError::SchemaNotFound(None))?;
-        let mut subjects: Vec<String> = uses(s, id, deleted).into_iter().map(|(s, _)| s).collect();
+        let mut subjects: Vec<String> = uses(s, id, deleted)?.into_iter().map(|(s, _)| s).collect();
         subjects.dedup();
         Ok(ok(&subjects))
     })
@@ -110,8 +111,7 @@ async fn versions_by_id(
     let id = parse_id(&id)?;
     let deleted = params.flag("deleted");
     node.read(|s| {
-        s.schema(id).ok_or(RegistryError::SchemaNotFound(None))?;
-        let body: Vec<_> = uses(s, id, deleted)
+        let body: Vec<_> = uses(s, id, deleted)?
             .into_iter()
             .map(|(subject, version)| json!({ "subject": subject, "version": version }))
             .collect();

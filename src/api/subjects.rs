@@ -12,6 +12,7 @@ use super::{check_subject, ok, AppState, JsonBody, Params, PathParams, VersionBo
 use crate::registry::command::{self, Register, SchemaInput, VersionSelector};
 use crate::registry::error::RegistryError;
 use crate::registry::record::Reference;
+use crate::registry::state::VersionEntry;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -149,29 +150,38 @@ async fn lookup(
     })
 }
 
-async fn get_version(
-    State(node): State<AppState>,
-    PathParams((subject, version)): PathParams<(String, String)>,
-    params: Params,
+/// Resolves `{subject}/versions/{version}` (honouring `?deleted`) and renders what it finds.
+fn render_version(
+    node: &AppState,
+    (subject, version): (String, String),
+    params: &Params,
+    render: impl FnOnce(&str, &VersionEntry) -> Response,
 ) -> Result<Response, ApiError> {
     let selector = VersionSelector::parse(&version)?;
     let deleted = params.flag("deleted");
     node.read(|s| {
         let v = command::find_version(s, &subject, selector, deleted)?;
-        Ok(ok(&VersionBody::new(&subject, v)))
+        Ok(render(&subject, v))
+    })
+}
+
+async fn get_version(
+    State(node): State<AppState>,
+    PathParams(path): PathParams<(String, String)>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    render_version(&node, path, &params, |subject, v| {
+        ok(&VersionBody::new(subject, v))
     })
 }
 
 async fn get_version_schema(
     State(node): State<AppState>,
-    PathParams((subject, version)): PathParams<(String, String)>,
+    PathParams(path): PathParams<(String, String)>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let selector = VersionSelector::parse(&version)?;
-    let deleted = params.flag("deleted");
-    node.read(|s| {
-        let v = command::find_version(s, &subject, selector, deleted)?;
-        Ok(super::raw_schema(&v.schema.text))
+    render_version(&node, path, &params, |_, v| {
+        super::raw_schema(&v.schema.text)
     })
 }
 
