@@ -1,0 +1,247 @@
+//! [`Deserializer`]: Confluent-framed bytes in, values out.
+//!
+//! The writer's schema comes from the record (a schema-id header if present, else the payload
+//! prefix) and the registry (cached, parsed once). Data is then resolved into the caller's
+//! reader schema by Avro's resolution rules, so a consumer on schema v2 reads v1 data.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value;
+use serde::de::DeserializeOwned;
+
+use crate::client::RegistryClient;
+use crate::error::Result;
+use crate::schema::ParsedSchema;
+use crate::wire::{self, Framed, SchemaRef};
+
+/// One side of a consumed record: the payload (`None` for a tombstone) and, if the record has
+/// one, the value of its `__value_schema_id` / `__key_schema_id` header.
+///
+/// ```
+/// use schemata_serde::Incoming;
+/// let payload: &[u8] = &[0, 0, 0, 0, 1, 6];
+/// let plain: Incoming = payload.into();
+/// let tombstone: Incoming = None.into();
+/// let with_header = Incoming::new(Some(payload)).header(Some(&[1u8; 17][..]));
+/// # let _ = (plain, tombstone, with_header);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Incoming<'a> {
+    /// The record's key or value bytes.
+    pub payload: Option<&'a [u8]>,
+    /// The schema-id header's bytes, if the record carries one.
+    pub schema_id_header: Option<&'a [u8]>,
+}
+
+impl<'a> Incoming<'a> {
+    /// A payload with no schema-id header.
+    pub fn new(payload: Option<&'a [u8]>) -> Self {
+        Incoming {
+            payload,
+            schema_id_header: None,
+        }
+    }
+
+    /// Adds the schema-id header (see [`Part::header`](crate::Part::header) for its name).
+    pub fn header(mut self, schema_id_header: Option<&'a [u8]>) -> Self {
+        self.schema_id_header = schema_id_header;
+        self
+    }
+
+    /// Splits into schema reference and datum: header first, then the payload prefix, as
+    /// Confluent's `DualSchemaIdDeserializer` does. `None` for a tombstone.
+    ///
+    /// ```
+    /// use schemata_serde::{wire::SchemaRef, Incoming};
+    /// let framed = Incoming::from(&[0u8, 0, 0, 0, 9, 2][..]).framed().unwrap().unwrap();
+    /// assert_eq!(framed.schema, SchemaRef::Id(9));
+    /// assert!(Incoming::from(None).framed().unwrap().is_none());
+    /// ```
+    pub fn framed(&self) -> Result<Option<Framed<'a>>> {
+        let Some(payload) = self.payload else {
+            return Ok(None);
+        };
+        Ok(Some(match self.schema_id_header {
+            Some(h) => wire::decode_with_header(h, payload)?,
+            None => wire::decode(payload)?,
+        }))
+    }
+}
+
+impl<'a> From<&'a [u8]> for Incoming<'a> {
+    fn from(payload: &'a [u8]) -> Self {
+        Incoming::new(Some(payload))
+    }
+}
+
+impl<'a> From<Option<&'a [u8]>> for Incoming<'a> {
+    fn from(payload: Option<&'a [u8]>) -> Self {
+        Incoming::new(payload)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Incoming<'a> {
+    fn from(payload: &'a Vec<u8>) -> Self {
+        Incoming::new(Some(payload))
+    }
+}
+
+/// Decodes keys or values written in any Confluent wire form.
+///
+/// ```no_run
+/// # async fn run(bytes: Vec<u8>) -> schemata_serde::Result<()> {
+/// use schemata_serde::{AvroSchema, Config, Deserializer, RegistryClient};
+///
+/// #[derive(serde::Deserialize, AvroSchema)]
+/// struct Order { id: i64, item: String }
+///
+/// let client = RegistryClient::new(Config::builder("http://localhost:8081").build())?;
+/// let deserializer = Deserializer::new(client);
+/// let order: Option<Order> = deserializer.deserialize_avro(&bytes).await?;
+/// # Ok(()) }
+/// ```
+pub struct Deserializer {
+    client: RegistryClient,
+    /// Whether a (writer, reader, Rust type) triple decodes directly into the type, decided
+    /// once so the hot path neither compares schemas nor retries.
+    fast: RwLock<HashMap<FastKey, bool>>,
+}
+
+impl Deserializer {
+    /// A deserializer fetching writer schemas through `client`.
+    pub fn new(client: RegistryClient) -> Self {
+        Deserializer {
+            client,
+            fast: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The client this deserializer talks through.
+    pub fn client(&self) -> &RegistryClient {
+        &self.client
+    }
+
+    /// The writer schema of a record (`None` for a tombstone).
+    pub async fn writer_schema<'a>(
+        &self,
+        incoming: impl Into<Incoming<'a>>,
+    ) -> Result<Option<(SchemaRef, ParsedSchema)>> {
+        let Some(framed) = incoming.into().framed()? else {
+            return Ok(None);
+        };
+        let schema = self.client.schema(framed.schema).await?;
+        Ok(Some((framed.schema, schema)))
+    }
+
+    /// Decodes into a generic `Value` shaped by the writer's schema.
+    pub async fn deserialize_value<'a>(
+        &self,
+        incoming: impl Into<Incoming<'a>>,
+    ) -> Result<Option<Value>> {
+        let Some(framed) = incoming.into().framed()? else {
+            return Ok(None);
+        };
+        let writer = self.client.schema(framed.schema).await?;
+        let mut datum = framed.datum;
+        Ok(Some(
+            GenericDatumReader::builder(writer.schema())
+                .resolved_writer_schemata(writer.borrowed_names()?)
+                .build()?
+                .read_value(&mut datum)?,
+        ))
+    }
+
+    /// Decodes into a generic `Value` shaped by `reader`: the writer's data resolved into the
+    /// reader's schema (added fields take their defaults, removed fields are skipped, …).
+    pub async fn deserialize_value_with<'a>(
+        &self,
+        incoming: impl Into<Incoming<'a>>,
+        reader: &ParsedSchema,
+    ) -> Result<Option<Value>> {
+        let Some(framed) = incoming.into().framed()? else {
+            return Ok(None);
+        };
+        let writer = self.client.schema(framed.schema).await?;
+        resolve_value(&writer, reader, framed.datum).map(Some)
+    }
+
+    /// Decodes into a `serde::Deserialize` type through `reader`, its Avro schema.
+    pub async fn deserialize<'a, T: DeserializeOwned>(
+        &self,
+        incoming: impl Into<Incoming<'a>>,
+        reader: &ParsedSchema,
+    ) -> Result<Option<T>> {
+        let Some(framed) = incoming.into().framed()? else {
+            return Ok(None);
+        };
+        let writer = self.client.schema(framed.schema).await?;
+        // The type name's address stands for T (hashing it is cheaper than hashing the name;
+        // two addresses for one type only cost a second entry).
+        let key = (
+            framed.schema,
+            reader.key(),
+            std::any::type_name::<T>().as_ptr() as usize,
+        );
+        if self.fast_path(key, &writer, reader) {
+            // Decode straight into T, no intermediate Value. apache-avro's schema-aware
+            // deserializer insists that T's name match the record's, so a type named otherwise
+            // falls back to the general path, once; the choice is remembered per type.
+            let mut datum = framed.datum;
+            let fast = GenericDatumReader::builder(writer.schema())
+                .resolved_writer_schemata(writer.borrowed_names()?)
+                .build()?
+                .read_deser::<T>(&mut datum);
+            match fast {
+                Ok(v) => return Ok(Some(v)),
+                Err(_) => self.set_fast_path(key, false),
+            }
+        }
+        let value = resolve_value(&writer, reader, framed.datum)?;
+        Ok(Some(apache_avro::from_value(&value)?))
+    }
+
+    /// Decodes into a type deriving `apache_avro::AvroSchema`; its schema is the reader schema.
+    pub async fn deserialize_avro<'a, T: DeserializeOwned + apache_avro::AvroSchema + 'static>(
+        &self,
+        incoming: impl Into<Incoming<'a>>,
+    ) -> Result<Option<T>> {
+        let reader = ParsedSchema::of::<T>()?;
+        self.deserialize(incoming, &reader).await
+    }
+
+    fn fast_path(&self, key: FastKey, writer: &ParsedSchema, reader: &ParsedSchema) -> bool {
+        if let Some(&fast) = self
+            .fast
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return fast;
+        }
+        // Equal by Parsing Canonical Form: same binary layout, nothing to resolve.
+        let same = writer.key() == reader.key() || writer.schema() == reader.schema();
+        self.set_fast_path(key, same);
+        same
+    }
+
+    fn set_fast_path(&self, key: FastKey, fast: bool) {
+        self.fast
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, fast);
+    }
+}
+
+/// (writer schema, reader schema key, address of the Rust type's name).
+type FastKey = (SchemaRef, u64, usize);
+
+fn resolve_value(writer: &ParsedSchema, reader: &ParsedSchema, mut datum: &[u8]) -> Result<Value> {
+    Ok(GenericDatumReader::builder(writer.schema())
+        .resolved_writer_schemata(writer.borrowed_names()?)
+        .reader_schema(reader.schema())
+        .resolved_reader_schemata(reader.borrowed_names()?)
+        .build()?
+        .read_value(&mut datum)?)
+}

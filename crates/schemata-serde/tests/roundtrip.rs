@@ -1,0 +1,420 @@
+//! Round trips through a real Schemata server on loopback: serde, derive and `Value` paths,
+//! subject strategies, registration modes, schema evolution and the warm-cache promise.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::Schemata;
+use schemata_serde::{
+    AvroSchema, Deserializer, Error, Incoming, ParsedSchema, Part, Serializer, SubjectNameStrategy,
+    Value,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "com.acme")]
+struct Order {
+    id: i64,
+    item: String,
+    qty: i32,
+    note: Option<String>,
+    tags: Vec<String>,
+}
+
+fn order() -> Order {
+    Order {
+        id: 42,
+        item: "tea".into(),
+        qty: 3,
+        note: Some("green".into()),
+        tags: vec!["a".into(), "b".into()],
+    }
+}
+
+const V1: &str = r#"{"type":"record","name":"User","namespace":"com.acme","fields":[
+    {"name":"name","type":"string"},
+    {"name":"age","type":"int"}]}"#;
+const V2: &str = r#"{"type":"record","name":"User","namespace":"com.acme","fields":[
+    {"name":"name","type":"string"},
+    {"name":"age","type":"int"},
+    {"name":"email","type":"string","default":"unknown@example.com"}]}"#;
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct UserV1 {
+    name: String,
+    age: i32,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct UserV2 {
+    name: String,
+    age: i32,
+    email: String,
+}
+
+#[tokio::test]
+async fn derive_type_round_trips_and_registers_under_topic_subject() {
+    let sr = Schemata::start().await;
+    let client = sr.client();
+    let ser = Serializer::new(client.clone(), Part::Value);
+    let de = Deserializer::new(client.clone());
+
+    let bytes = ser.serialize_avro("orders", &order()).await.unwrap();
+    assert_eq!(bytes[0], 0, "magic byte");
+    let id = u32::from_be_bytes(bytes[1..5].try_into().unwrap());
+    let latest = client.latest_version("orders-value").await.unwrap();
+    assert_eq!(latest.id, id);
+    assert_eq!(latest.version, 1);
+    assert_eq!(latest.schema.fullname(), Some("com.acme.Order"));
+
+    let back: Option<Order> = de.deserialize_avro(&bytes).await.unwrap();
+    assert_eq!(back, Some(order()));
+
+    // The same schema on another topic shares the id, under its own subject.
+    let other = ser.serialize_avro("orders-eu", &order()).await.unwrap();
+    assert_eq!(other[1..5], bytes[1..5]);
+    assert_eq!(
+        client.latest_version("orders-eu-value").await.unwrap().id,
+        id
+    );
+}
+
+#[tokio::test]
+async fn value_and_serde_paths_agree() {
+    let sr = Schemata::start().await;
+    let client = sr.client();
+    let ser = Serializer::new(client.clone(), Part::Value);
+    let de = Deserializer::new(client);
+    let schema = ParsedSchema::parse(V1).unwrap();
+
+    let value = Value::Record(vec![
+        ("name".into(), Value::String("ada".into())),
+        ("age".into(), Value::Int(36)),
+    ]);
+    let from_value = ser.serialize_value("users", &schema, &value).await.unwrap();
+    let from_serde = ser
+        .serialize(
+            "users",
+            &schema,
+            &UserV1 {
+                name: "ada".into(),
+                age: 36,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(from_value, from_serde);
+
+    assert_eq!(
+        de.deserialize_value(&from_value).await.unwrap(),
+        Some(value.clone())
+    );
+    let user: Option<UserV1> = de.deserialize(&from_serde, &schema).await.unwrap();
+    assert_eq!(user.unwrap().name, "ada");
+
+    // A value that does not fit the schema is an Avro error, not a panic.
+    let bad = Value::Record(vec![("name".into(), Value::Int(1))]);
+    assert!(matches!(
+        ser.serialize_value("users", &schema, &bad).await,
+        Err(Error::Avro(_))
+    ));
+}
+
+#[tokio::test]
+async fn schema_evolution_resolves_writer_into_reader() {
+    let sr = Schemata::start().await;
+    let client = sr.client();
+    let ser = Serializer::new(client.clone(), Part::Value);
+    let de = Deserializer::new(client.clone());
+    let (v1, v2) = (
+        ParsedSchema::parse(V1).unwrap(),
+        ParsedSchema::parse(V2).unwrap(),
+    );
+
+    let old = ser
+        .serialize(
+            "users",
+            &v1,
+            &UserV1 {
+                name: "ada".into(),
+                age: 36,
+            },
+        )
+        .await
+        .unwrap();
+    // v2 adds a defaulted field: BACKWARD compatible, so the registry accepts it.
+    let new = ser
+        .serialize(
+            "users",
+            &v2,
+            &UserV2 {
+                name: "bob".into(),
+                age: 7,
+                email: "bob@example.com".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_ne!(old[1..5], new[1..5], "v2 got its own id");
+    assert_eq!(
+        client.latest_version("users-value").await.unwrap().version,
+        2
+    );
+
+    // New reader, old data: the missing field takes its default.
+    let read: UserV2 = de.deserialize(&old, &v2).await.unwrap().unwrap();
+    assert_eq!(
+        read,
+        UserV2 {
+            name: "ada".into(),
+            age: 36,
+            email: "unknown@example.com".into()
+        }
+    );
+    let value = de.deserialize_value_with(&old, &v2).await.unwrap().unwrap();
+    let Value::Record(fields) = value else {
+        panic!("record expected")
+    };
+    assert_eq!(fields.len(), 3);
+
+    // Old reader, new data: the extra field is skipped.
+    let read: UserV1 = de.deserialize(&new, &v1).await.unwrap().unwrap();
+    assert_eq!(
+        read,
+        UserV1 {
+            name: "bob".into(),
+            age: 7
+        }
+    );
+
+    // An incompatible reader is an Avro resolution error.
+    let incompatible = ParsedSchema::parse(
+        r#"{"type":"record","name":"User","namespace":"com.acme","fields":[{"name":"zip","type":"int"}]}"#,
+    )
+    .unwrap();
+    assert!(matches!(
+        de.deserialize_value_with(&old, &incompatible).await,
+        Err(Error::Avro(_))
+    ));
+}
+
+#[tokio::test]
+async fn subject_strategies_and_key_side() {
+    let sr = Schemata::start().await;
+    let schema = ParsedSchema::of::<Order>().unwrap();
+
+    let record = Serializer::new(
+        schemata_serde::RegistryClient::new(
+            sr.config()
+                .value_subject_strategy(SubjectNameStrategy::RecordName)
+                .build(),
+        )
+        .unwrap(),
+        Part::Value,
+    );
+    record.serialize("t1", &schema, &order()).await.unwrap();
+    assert_eq!(record.subject("t1", &schema).unwrap(), "com.acme.Order");
+
+    let topic_record = Serializer::new(
+        schemata_serde::RegistryClient::new(
+            sr.config()
+                .value_subject_strategy(SubjectNameStrategy::TopicRecordName)
+                .build(),
+        )
+        .unwrap(),
+        Part::Value,
+    );
+    topic_record
+        .serialize("t1", &schema, &order())
+        .await
+        .unwrap();
+
+    let key = Serializer::new(sr.client(), Part::Key);
+    let key_schema = ParsedSchema::parse(r#""string""#).unwrap();
+    key.serialize("t1", &key_schema, &"k-1").await.unwrap();
+
+    let client = sr.client();
+    for subject in ["com.acme.Order", "t1-com.acme.Order", "t1-key"] {
+        client.latest_version(subject).await.unwrap();
+    }
+    // Record strategies need a named schema.
+    assert!(matches!(
+        record.serialize("t1", &key_schema, &"x").await,
+        Err(Error::UnnamedSchema { .. })
+    ));
+}
+
+#[tokio::test]
+async fn lookup_mode_and_use_latest_version() {
+    let sr = Schemata::start().await;
+    let v1 = ParsedSchema::parse(V1).unwrap();
+    let user = UserV1 {
+        name: "ada".into(),
+        age: 36,
+    };
+
+    // auto.register.schemas=false: an unregistered schema is Confluent's 40401/40403.
+    let lookup = Serializer::new(
+        schemata_serde::RegistryClient::new(sr.config().auto_register(false).build()).unwrap(),
+        Part::Value,
+    );
+    let err = lookup.serialize("users", &v1, &user).await.unwrap_err();
+    assert!(
+        matches!(err.error_code(), Some(40401) | Some(40403)),
+        "{err}"
+    );
+
+    let registering = Serializer::new(sr.client(), Part::Value);
+    let id = registering.schema_id("users", &v1).await.unwrap();
+    assert_eq!(lookup.schema_id("users", &v1).await.unwrap(), id);
+    let v2 = ParsedSchema::parse(V2).unwrap();
+    let id2 = registering.schema_id("users", &v2).await.unwrap();
+
+    // use.latest.version: frames with the latest id and encodes with the latest schema, even
+    // when handed the older schema; nothing new is registered.
+    let latest = Serializer::new(
+        schemata_serde::RegistryClient::new(sr.config().use_latest_version(true).build()).unwrap(),
+        Part::Value,
+    );
+    let full = UserV2 {
+        name: "ada".into(),
+        age: 36,
+        email: "a@example.com".into(),
+    };
+    let bytes = latest.serialize("users", &v1, &full).await.unwrap();
+    assert_eq!(u32::from_be_bytes(bytes[1..5].try_into().unwrap()), id2);
+    let de = Deserializer::new(sr.client());
+    let back: UserV2 = de.deserialize(&bytes, &v2).await.unwrap().unwrap();
+    assert_eq!(back, full);
+    assert_eq!(
+        sr.client()
+            .latest_version("users-value")
+            .await
+            .unwrap()
+            .version,
+        2
+    );
+}
+
+#[tokio::test]
+async fn compatibility_check_and_registry_errors() {
+    let sr = Schemata::start().await;
+    let client = sr.client();
+    let v1 = ParsedSchema::parse(V1).unwrap();
+    client.register("users-value", &v1).await.unwrap();
+
+    let v2 = ParsedSchema::parse(V2).unwrap();
+    let ok = client
+        .test_compatibility("users-value", None, &v2)
+        .await
+        .unwrap();
+    assert!(ok.is_compatible);
+    let breaking = ParsedSchema::parse(
+        r#"{"type":"record","name":"User","namespace":"com.acme","fields":[
+            {"name":"name","type":"string"},{"name":"zip","type":"int"}]}"#,
+    )
+    .unwrap();
+    let no = client
+        .test_compatibility("users-value", Some(1), &breaking)
+        .await
+        .unwrap();
+    assert!(!no.is_compatible);
+
+    let err = client.schema_by_id(999_999).await.unwrap_err();
+    assert_eq!(err.error_code(), Some(40403), "{err}");
+    let err = client.latest_version("nope-value").await.unwrap_err();
+    assert_eq!(err.error_code(), Some(40401), "{err}");
+    let err = client.register("users-value", &breaking).await.unwrap_err();
+    assert_eq!(err.error_code(), Some(409), "{err}");
+
+    let de = Deserializer::new(client);
+    assert!(matches!(
+        de.deserialize_value(&[7u8, 0, 0, 0, 1][..]).await,
+        Err(Error::Wire(_))
+    ));
+    assert!(matches!(
+        de.deserialize_value(&[0u8, 0][..]).await,
+        Err(Error::Wire(_))
+    ));
+}
+
+#[tokio::test]
+async fn tombstones_pass_through() {
+    let sr = Schemata::start().await;
+    let client = sr.client();
+    let de = Deserializer::new(client.clone());
+    let ser = Serializer::new(client.clone(), Part::Value);
+    let schema = ParsedSchema::parse(V1).unwrap();
+    assert_eq!(de.deserialize_value(None).await.unwrap(), None);
+    let t: Option<UserV1> = de.deserialize(Incoming::new(None), &schema).await.unwrap();
+    assert!(t.is_none());
+    let out = ser
+        .serialize_opt::<UserV1>("users", &schema, None)
+        .await
+        .unwrap();
+    assert!(out.is_none());
+    assert_eq!(client.http_requests(), 0, "tombstones need no registry");
+}
+
+#[tokio::test]
+async fn warm_caches_make_no_http_calls() {
+    let sr = Schemata::start().await;
+    let client = sr.client();
+    let ser = Serializer::new(client.clone(), Part::Value);
+    let de = Deserializer::new(client.clone());
+    let bytes = ser.serialize_avro("orders", &order()).await.unwrap();
+    let _: Option<Order> = de.deserialize_avro(&bytes).await.unwrap();
+    let warm = client.http_requests();
+    assert!(warm <= 2, "register + fetch by id, got {warm}");
+    for _ in 0..200 {
+        let b = ser.serialize_avro("orders", &order()).await.unwrap();
+        let o: Option<Order> = de.deserialize_avro(&b).await.unwrap();
+        assert_eq!(o, Some(order()));
+        de.deserialize_value(&b).await.unwrap();
+    }
+    assert_eq!(client.http_requests(), warm);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_fetches_of_one_id_make_one_request() {
+    let sr = Schemata::start().await;
+    let id = sr
+        .client()
+        .register("users-value", &ParsedSchema::parse(V1).unwrap())
+        .await
+        .unwrap();
+    let fresh = Arc::new(Deserializer::new(sr.client()));
+    let mut bytes = vec![0u8];
+    bytes.extend_from_slice(&id.to_be_bytes());
+    bytes.extend_from_slice(&[6, b'a', b'd', b'a', 72]);
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let (de, bytes) = (fresh.clone(), bytes.clone());
+            tokio::spawn(async move { de.deserialize_value(&bytes).await })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap().unwrap().is_some());
+    }
+    assert_eq!(fresh.client().http_requests(), 1);
+}
+
+#[test]
+fn blocking_facade_round_trips() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sr = rt.block_on(Schemata::start());
+    let config = sr.config().build();
+    // The facade owns its runtime, so it runs on a thread outside any async context.
+    std::thread::spawn(move || {
+        let ser = schemata_serde::blocking::Serializer::new(config.clone(), Part::Value).unwrap();
+        let de = schemata_serde::blocking::Deserializer::new(config).unwrap();
+        let bytes = ser.serialize_avro("orders", &order()).unwrap();
+        let back: Option<Order> = de.deserialize_avro(&bytes).unwrap();
+        assert_eq!(back, Some(order()));
+        assert!(de.deserialize_value(&bytes).unwrap().is_some());
+    })
+    .join()
+    .unwrap();
+    drop(sr);
+}
