@@ -286,8 +286,8 @@ async fn authorization_matrix() {
             ),
             (
                 "subject mode",
-                Role::Write,
-                true,
+                Role::Admin,
+                false,
                 Method::PUT,
                 format!("/mode/{s}"),
                 Some(json!({"mode": "READWRITE"})),
@@ -727,6 +727,48 @@ async fn failed_logins_are_rate_limited_per_user_and_address() {
     // /health stays open.
     let health = server.request(Method::GET, "/health").send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn parallel_guesses_stay_within_the_burst_and_verified_logins_survive_a_lockout() {
+    if on_kafka() {
+        return;
+    }
+    let config = AuthConfig {
+        max_failed_logins: 3,
+        failed_login_refill: Duration::from_secs(3600),
+        ..AuthConfig::default()
+    };
+    let server = AuthServer::start_with(&[("alice", Role::Read, &[])], config).await;
+    // Alice logs in once: her verified credentials are cached.
+    let ok = server
+        .call_as("alice", Method::GET, "/subjects", None)
+        .await;
+    assert_eq!(ok.0, StatusCode::OK);
+    // 20 guesses at once: only the burst of 3 may reach the password check.
+    let guesses: Vec<_> = (0..20)
+        .map(|_| {
+            server
+                .request(Method::GET, "/subjects")
+                .basic_auth("alice", Some("wrong-password"))
+                .send()
+        })
+        .collect();
+    let mut unauthorized = 0;
+    for g in guesses {
+        match g.await.unwrap().status() {
+            StatusCode::UNAUTHORIZED => unauthorized += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(unauthorized <= 3, "{unauthorized} guesses were checked");
+    // Alice's own (cached) login still works while the guesser is locked out.
+    let still = server
+        .call_as("alice", Method::GET, "/subjects", None)
+        .await;
+    assert_eq!(still.0, StatusCode::OK, "{}", still.1);
     server.stop().await;
 }
 

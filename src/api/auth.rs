@@ -6,10 +6,10 @@
 //!
 //! | request                                                    | role  | grant checked      |
 //! |------------------------------------------------------------|-------|--------------------|
-//! | `/admin/…`, `PUT/DELETE /config`, `PUT /mode`               | admin | —                  |
+//! | `/admin/…`, `PUT/DELETE /config`, `PUT/DELETE /mode[/{s}]`  | admin | —                  |
 //! | `DELETE /subjects/{s}[/versions/{v}]?permanent=true`        | admin | —                  |
 //! | `POST /subjects/{s}/versions`, soft `DELETE /subjects/{s}…` | write | `s`                |
-//! | `PUT/DELETE /config/{s}`, `PUT/DELETE /mode/{s}`            | write | `s`                |
+//! | `PUT/DELETE /config/{s}`                                   | write | `s`                |
 //! | `GET …/subjects/{s}…`, `POST /subjects/{s}` (lookup)        | read  | `s`                |
 //! | `POST /compatibility/subjects/{s}/…`, `GET /config/{s}`…    | read  | `s`                |
 //! | `GET /subjects`, `GET /schemas` (listings of every subject) | read  | must cover all     |
@@ -95,9 +95,12 @@ pub fn requirement(method: &Method, path: &str, query: Option<&str>) -> Requirem
             Need(Role::Read, subject(s))
         }
         ["config" | "mode", s] if read => Need(Role::Read, subject(s)),
-        ["config" | "mode", s] if matches!(*method, Method::PUT | Method::DELETE) => {
+        ["config", s] if matches!(*method, Method::PUT | Method::DELETE) => {
             Need(Role::Write, subject(s))
         }
+        // Modes are admin-only even per subject: IMPORT writes chosen ids (it could exhaust
+        // the id space or reuse a deleted id) and purges soft-deleted versions for good.
+        ["mode", _] => admin,
         // The root answers `{}` to a POST (a probe some clients send); it changes nothing.
         [""] if *method == Method::POST => Need(Role::Read, Target::Any),
         _ if read => Need(Role::Read, Target::Any),
@@ -462,7 +465,9 @@ mod tests {
             subject(Role::Read, "a")
         );
         assert_eq!(need(M::PUT, "/config/a"), subject(Role::Write, "a"));
-        assert_eq!(need(M::DELETE, "/mode/a"), subject(Role::Write, "a"));
+        assert_eq!(need(M::DELETE, "/mode/a"), any(Role::Admin));
+        assert_eq!(need(M::PUT, "/mode/a"), any(Role::Admin));
+        assert_eq!(need(M::GET, "/mode/a"), subject(Role::Read, "a"));
         assert_eq!(need(M::GET, "/config/a"), subject(Role::Read, "a"));
         assert_eq!(need(M::PUT, "/config"), any(Role::Admin));
         assert_eq!(need(M::DELETE, "/config"), any(Role::Admin));

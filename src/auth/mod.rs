@@ -53,6 +53,8 @@ use scram::{ClientFirst, Exchange, ScramCredentials};
 use store::UserStore;
 pub use users::{Principal, Role, User};
 
+/// Longest Basic or SCRAM credential accepted; real ones are far shorter.
+const MAX_CREDENTIAL_BYTES: usize = 4096;
 /// The realm both challenges name.
 pub const REALM: &str = "schemata";
 /// How long a SCRAM exchange may take between its two requests.
@@ -96,7 +98,7 @@ pub struct Authenticator {
     exchanges: Mutex<HashMap<[u8; 32], Expiring<Pending>>>,
     sessions: Mutex<HashMap<[u8; 32], Expiring<Arc<Principal>>>>,
     limiter: Mutex<Limiter>,
-    hashing: tokio::sync::Semaphore,
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 struct Expiring<T> {
@@ -129,7 +131,7 @@ impl Authenticator {
             cache: Mutex::default(),
             exchanges: Mutex::default(),
             sessions: Mutex::default(),
-            hashing: tokio::sync::Semaphore::new(cores),
+            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 
@@ -180,6 +182,9 @@ impl Authenticator {
     }
 
     async fn basic(&self, encoded: &str, client: IpAddr) -> Outcome {
+        if encoded.len() > MAX_CREDENTIAL_BYTES {
+            return Outcome::Unauthorized;
+        }
         let Some(decoded) = B64
             .decode(encoded)
             .ok()
@@ -190,9 +195,8 @@ impl Authenticator {
         let Some((name, pass)) = decoded.split_once(':') else {
             return Outcome::Unauthorized;
         };
-        if let Some(wait) = lock(&self.limiter).check(name, client) {
-            return Outcome::Limited(wait);
-        }
+        // A cached verification proves the password, so it is honoured even while failed
+        // guesses by someone else have this user or address rate-limited.
         let cache_key = self.cache_key(name, pass);
         let now = Instant::now();
         if let Some(hit) = lock(&self.cache).get(&cache_key).filter(|e| e.until > now) {
@@ -200,6 +204,11 @@ impl Authenticator {
                 principal: hit.value.clone(),
                 info: None,
             };
+        }
+        // Every attempt takes a token before any hashing and gets it back only on success, so
+        // parallel guesses cannot all slip past the check before the first failure is counted.
+        if let Err(wait) = lock(&self.limiter).take(name, client) {
+            return Outcome::Limited(wait);
         }
         let user = match self.users.get(name).await {
             Ok(user) => user,
@@ -211,8 +220,13 @@ impl Authenticator {
         let phc = user.as_ref().map(|u| u.password_phc.clone());
         let pass = pass.to_string();
         let matched = {
-            let _slot = self.hashing.acquire().await;
+            // The permit moves into the blocking task: a client that disconnects mid-hash
+            // cannot free its slot while the hash still runs.
+            let Ok(slot) = self.hashing.clone().acquire_owned().await else {
+                return Outcome::Unavailable;
+            };
             tokio::task::spawn_blocking(move || {
+                let _slot = slot;
                 // Unknown users are checked against a dummy hash: the same work, the same answer.
                 let phc = match &phc {
                     Some(phc) => phc.as_str(),
@@ -225,6 +239,7 @@ impl Authenticator {
         };
         match user {
             Some(user) if matched => {
+                lock(&self.limiter).refund(name, client);
                 let principal = Arc::new(Principal::from(&user));
                 let mut cache = lock(&self.cache);
                 bound(&mut cache, MAX_CACHED_CREDENTIALS);
@@ -240,14 +255,16 @@ impl Authenticator {
                     info: None,
                 }
             }
-            _ => {
-                lock(&self.limiter).fail(name, client);
-                Outcome::Unauthorized
-            }
+            // The token taken above stays spent: that is the failure counted.
+            _ => Outcome::Unauthorized,
         }
     }
 
     async fn scram(&self, params: &str, client: IpAddr) -> Outcome {
+        // SCRAM messages are a few hundred bytes; pending exchanges must not pin more.
+        if params.len() > MAX_CREDENTIAL_BYTES {
+            return Outcome::Unauthorized;
+        }
         let mut sid = None;
         let mut data = None;
         for param in params.split(',') {
@@ -477,6 +494,30 @@ impl Limiter {
             .filter(|t| *t < 1.0)
             .map(|t| self.refill.mul_f64(1.0 - t))
             .max()
+    }
+
+    /// Takes one token from both buckets, or says how long to wait if either is empty.
+    fn take(&mut self, name: &str, addr: IpAddr) -> Result<(), Duration> {
+        if let Some(wait) = self.check(name, addr) {
+            return Err(wait);
+        }
+        self.fail(name, addr);
+        Ok(())
+    }
+
+    /// Gives back the token a successful attempt took.
+    fn refund(&mut self, name: &str, addr: IpAddr) {
+        let now = Instant::now();
+        let capacity = self.capacity;
+        let refill = self.refill;
+        let earned = |b: &Bucket| now.duration_since(b.at).as_secs_f64() / refill.as_secs_f64();
+        for bucket in [self.users.get_mut(name), self.addrs.get_mut(&addr)]
+            .into_iter()
+            .flatten()
+        {
+            bucket.tokens = (bucket.tokens + earned(bucket) + 1.0).min(capacity);
+            bucket.at = now;
+        }
     }
 
     fn fail(&mut self, name: &str, addr: IpAddr) {
