@@ -99,6 +99,8 @@ pub struct Authenticator {
     sessions: Mutex<HashMap<[u8; 32], Expiring<Arc<Principal>>>>,
     limiter: Mutex<Limiter>,
     hashing: Arc<tokio::sync::Semaphore>,
+    /// Bumped by every user change; a verification that started before one is not cached.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 struct Expiring<T> {
@@ -132,6 +134,7 @@ impl Authenticator {
             exchanges: Mutex::default(),
             sessions: Mutex::default(),
             hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -162,6 +165,8 @@ impl Authenticator {
     /// Drops every remembered credential, exchange and session: call after any user change,
     /// so a removed user or an old password stops working at once.
     pub fn forget_users(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         lock(&self.cache).clear();
         lock(&self.exchanges).clear();
         lock(&self.sessions).clear();
@@ -210,6 +215,8 @@ impl Authenticator {
         if let Err(wait) = lock(&self.limiter).take(name, client) {
             return Outcome::Limited(wait);
         }
+        // A user change during the hash must not let the old verdict into the cache.
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let user = match self.users.get(name).await {
             Ok(user) => user,
             Err(e) => {
@@ -242,6 +249,9 @@ impl Authenticator {
                 lock(&self.limiter).refund(name, client);
                 let principal = Arc::new(Principal::from(&user));
                 let mut cache = lock(&self.cache);
+                if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
+                    return Outcome::Unauthorized;
+                }
                 bound(&mut cache, MAX_CACHED_CREDENTIALS);
                 cache.insert(
                     cache_key,
@@ -297,7 +307,9 @@ impl Authenticator {
         let Ok(first) = ClientFirst::parse(client_first) else {
             return Outcome::Unauthorized;
         };
-        if let Some(wait) = lock(&self.limiter).check(&first.username, client) {
+        // An exchange spends a token until it succeeds, so one address cannot fill the
+        // pending-exchange table and lock every SCRAM client out.
+        if let Err(wait) = lock(&self.limiter).take(&first.username, client) {
             return Outcome::Limited(wait);
         }
         let (principal, creds) = match self.users.get(&first.username).await {
@@ -349,11 +361,9 @@ impl Authenticator {
             principal,
             creds,
         } = pending.value;
-        if let Some(wait) = lock(&self.limiter).check(&exchange.username, client) {
-            return Outcome::Limited(wait);
-        }
         match (exchange.finish(client_final, &creds), principal) {
             (Ok(server_final), Some(principal)) => {
+                lock(&self.limiter).refund(&exchange.username, client);
                 let mut sessions = lock(&self.sessions);
                 bound(&mut sessions, MAX_SESSIONS);
                 sessions.insert(
@@ -368,10 +378,8 @@ impl Authenticator {
                     info: Some(format!("sid={sid}, data={}", B64.encode(server_final))),
                 }
             }
-            _ => {
-                lock(&self.limiter).fail(&exchange.username, client);
-                Outcome::Unauthorized
-            }
+            // The token the exchange took at its start stays spent.
+            _ => Outcome::Unauthorized,
         }
     }
 
@@ -526,8 +534,14 @@ impl Limiter {
         let address = self.drained(self.addrs.get(&addr), now);
         prune(&mut self.users, self.capacity, self.refill, now);
         prune(&mut self.addrs, self.capacity, self.refill, now);
-        self.users.insert(name.to_string(), user);
-        self.addrs.insert(addr, address);
+        // Past the bound, only buckets already tracked are updated: memory stays bounded, and
+        // the address bucket still limits a client spraying new user names.
+        if self.users.len() < MAX_RATE_BUCKETS || self.users.contains_key(name) {
+            self.users.insert(name.to_string(), user);
+        }
+        if self.addrs.len() < MAX_RATE_BUCKETS || self.addrs.contains_key(&addr) {
+            self.addrs.insert(addr, address);
+        }
     }
 
     /// `bucket` (full if none) after one more failure at `now`.
