@@ -18,6 +18,8 @@ pub struct Config {
     pub store: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Serve HTTPS with this PEM certificate chain and private key (both or neither).
+    pub tls: Option<TlsFiles>,
     /// How to reach the Kafka cluster when the store is `kafka://`.
     pub kafka: KafkaConfig,
     /// Authentication and authorization (an `[auth]` table); off by default.
@@ -25,6 +27,13 @@ pub struct Config {
 }
 
 /// Kafka client settings for the `kafka://` store, named after Confluent's `kafkastore.*` keys.
+/// The HTTP listener's TLS certificate chain and key, PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
     /// `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
@@ -99,6 +108,7 @@ impl Default for Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
             store: "sqlite://schemata.db".into(),
             max_body_bytes: 4 * 1024 * 1024,
+            tls: None,
             kafka: KafkaConfig::default(),
             auth: crate::auth::AuthConfig::default(),
         }
@@ -118,6 +128,12 @@ pub struct Overrides {
     /// Largest request body accepted, in bytes
     #[arg(long, env = "SCHEMATA_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// PEM certificate chain for HTTPS (with --tls-key)
+    #[arg(long, env = "SCHEMATA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert)
+    #[arg(long, env = "SCHEMATA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Kafka client settings (a `[kafka]` table in the file)
     #[command(flatten)]
     #[serde(default)]
@@ -271,6 +287,14 @@ impl Config {
                 .max_body_bytes
                 .or(from_file.max_body_bytes)
                 .unwrap_or(d.max_body_bytes),
+            tls: match (
+                cli.tls_cert.or(from_file.tls_cert),
+                cli.tls_key.or(from_file.tls_key),
+            ) {
+                (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                (None, None) => None,
+                _ => anyhow::bail!("tls_cert and tls_key must be given together"),
+            },
             kafka: KafkaConfig::load(from_file.kafka, cli.kafka)?,
             auth: crate::auth::AuthConfig::load(from_file.auth, cli.auth)?,
         };

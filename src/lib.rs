@@ -30,6 +30,44 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
+/// Serves `app` over HTTPS (rustls, ring provider: the one the workspace already builds), with
+/// the same graceful shutdown as plain HTTP.
+async fn serve_tls<M>(
+    files: &config::TlsFiles,
+    listener: TcpListener,
+    app: M,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()>
+where
+    M: axum_server::service::MakeService<SocketAddr, axum::http::Request<hyper::body::Incoming>>
+        + Send
+        + 'static,
+    M::MakeFuture: Send,
+{
+    // Installing twice (several servers in one process) is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot load TLS certificate {} / key {}: {e}",
+                files.cert.display(),
+                files.key.display()
+            )
+        })?;
+    let handle = axum_server::Handle::new();
+    let on_shutdown = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        on_shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, rustls)?
+        .handle(handle)
+        .serve(app)
+        .await?;
+    Ok(())
+}
+
 pub use config::Config;
 pub use node::Node;
 
@@ -47,12 +85,19 @@ pub async fn serve(
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Confluent tolerates a trailing slash (`/subjects/`); trimming must happen before routing.
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);
-    tracing::info!(addr = %listener.local_addr()?, store = %config.store, "schemata listening");
+    let addr = listener.local_addr()?;
+    let tls = config.tls.is_some();
+    tracing::info!(%addr, tls, store = %config.store, "schemata listening");
     // The peer address feeds auth's per-address limit on failed logins.
     let app = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    match &config.tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await?
+        }
+        Some(files) => serve_tls(files, listener, app, shutdown).await?,
+    }
     node.close().await;
     tracing::info!("schemata stopped");
     Ok(())
