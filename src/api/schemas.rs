@@ -124,29 +124,24 @@ async fn list(State(node): State<AppState>, params: Params) -> Result<Response, 
     let deleted = params.flag("deleted");
     let latest_only = params.flag("latestOnly");
     let (offset, limit) = params.page()?;
-    let body = node.read(|s| {
-        let mut out = Vec::new();
-        for (subject, entry) in s.subjects().filter(|(name, _)| name.starts_with(&prefix)) {
-            let visible: Vec<_> = entry
-                .versions
-                .values()
-                .filter(|v| deleted || !v.deleted)
-                .collect();
-            let chosen: &[_] = if latest_only {
-                visible.last().map(std::slice::from_ref).unwrap_or(&[])
-            } else {
-                &visible
-            };
-            out.extend(
-                chosen
-                    .iter()
-                    .map(|v| serde_json::to_value(VersionBody::new(subject, v))),
-            );
-        }
-        out.into_iter()
+    // Page first, render only the page: the read lock is held for what is returned, not for
+    // every version in the registry.
+    Ok(node.read(|s| {
+        let page: Vec<VersionBody> = s
+            .subjects()
+            .filter(|(name, _)| name.starts_with(&prefix))
+            .flat_map(|(subject, entry)| {
+                let mut visible = entry.versions.values().filter(|v| deleted || !v.deleted);
+                let chosen: Box<dyn Iterator<Item = _>> = if latest_only {
+                    Box::new(visible.next_back().into_iter())
+                } else {
+                    Box::new(visible)
+                };
+                chosen.map(move |v| VersionBody::new(subject, v))
+            })
             .skip(offset)
             .take(limit)
-            .collect::<Result<Vec<_>, _>>()
-    });
-    Ok(ok(&body.unwrap_or_default()))
+            .collect();
+        ok(&page)
+    }))
 }
