@@ -312,3 +312,32 @@ async fn global_read_only_guards_global_config_and_override_shows_per_subject() 
         200
     );
 }
+
+#[tokio::test]
+async fn content_imported_under_two_ids_stays_findable_when_one_goes() {
+    let s = TestServer::start().await;
+    s.put("/mode", json!({"mode": "IMPORT"})).await;
+    let schema = record("Twice", &["x"]).to_string();
+    for (subject, id) in [("first", 100), ("second", 200)] {
+        let (st, body) = s
+            .post(
+                &format!("/subjects/{subject}/versions"),
+                json!({"schema": schema, "id": id}),
+            )
+            .await;
+        assert_eq!((st.as_u16(), body), (200, json!({"id": id})));
+    }
+    s.put("/mode", json!({"mode": "READWRITE"})).await;
+    s.delete("/subjects/first").await;
+    s.delete("/subjects/first?permanent=true").await;
+    // The content still has id 200: re-registering it finds that, not a new id.
+    let (_, body) = s
+        .post("/subjects/second/versions", json!({"schema": schema}))
+        .await;
+    assert_eq!(body, json!({"id": 200}));
+    assert_eq!(s.get("/subjects/second/versions").await.1, json!([1]));
+    let (_, body) = s
+        .post("/subjects/third/versions", json!({"schema": schema}))
+        .await;
+    assert_eq!(body, json!({"id": 200}));
+}

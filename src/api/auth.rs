@@ -303,6 +303,7 @@ async fn add_user(
     JsonBody(body): JsonBody<NewUser>,
 ) -> Result<Response, ApiError> {
     let auth = enabled(&auth)?;
+    let _writing = auth.user_writes().await;
     // argon2 and PBKDF2 are slow on purpose: off the request threads.
     let user = tokio::task::spawn_blocking(move || {
         User::new(&body.name, &body.password, body.role, body.grants)
@@ -325,6 +326,7 @@ async fn remove_user(
     PathParams(name): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let auth = enabled(&auth)?;
+    let _writing = auth.user_writes().await;
     let user = existing(auth, &name).await?;
     if user.role == Role::Admin {
         keep_an_admin(auth, &name).await?;
@@ -348,6 +350,7 @@ async fn set_password(
     JsonBody(body): JsonBody<NewPassword>,
 ) -> Result<Response, ApiError> {
     let auth = enabled(&auth)?;
+    let _writing = auth.user_writes().await;
     let mut user = existing(auth, &name).await?;
     let user =
         tokio::task::spawn_blocking(move || user.set_password(&body.password).map(|()| user))
@@ -374,6 +377,7 @@ async fn set_grants(
     JsonBody(body): JsonBody<Access>,
 ) -> Result<Response, ApiError> {
     let auth = enabled(&auth)?;
+    let _writing = auth.user_writes().await;
     if body.role.is_none() && body.grants.is_none() {
         return Err(invalid("Give a role, grants, or both".into()));
     }

@@ -101,6 +101,9 @@ pub struct Authenticator {
     hashing: Arc<tokio::sync::Semaphore>,
     /// Bumped by every user change; a verification that started before one is not cached.
     generation: std::sync::atomic::AtomicU64,
+    /// One user-management write at a time: each reads a user, changes it and writes it back,
+    /// and the last-admin checks must see the others' results.
+    user_writes: tokio::sync::Mutex<()>,
 }
 
 struct Expiring<T> {
@@ -135,6 +138,7 @@ impl Authenticator {
             sessions: Mutex::default(),
             hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
             generation: std::sync::atomic::AtomicU64::new(0),
+            user_writes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -164,6 +168,11 @@ impl Authenticator {
 
     /// Drops every remembered credential, exchange and session: call after any user change,
     /// so a removed user or an old password stops working at once.
+    /// Held across a user-management change (read, modify, write back).
+    pub async fn user_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.user_writes.lock().await
+    }
+
     pub fn forget_users(&self) {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

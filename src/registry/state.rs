@@ -80,7 +80,9 @@ impl SubjectEntry {
 #[derive(Debug, Default)]
 pub struct State {
     schemas: HashMap<i32, Arc<SchemaEntry>>,
-    content_ids: HashMap<ContentKey, i32>,
+    /// Every id holding each content (IMPORT can give one content several); the lowest wins,
+    /// and removing one leaves the others findable.
+    content_ids: HashMap<ContentKey, BTreeSet<i32>>,
     /// Which subject versions use each id (including soft-deleted ones).
     usages: HashMap<i32, BTreeSet<(String, i32)>>,
     /// Ids whose schema has references, for `referencedby` and delete checks.
@@ -207,7 +209,10 @@ impl State {
                     schema_type: schema_type.clone(),
                     references: v.references.clone(),
                 };
-                self.content_ids.entry(content.clone()).or_insert(v.id);
+                self.content_ids
+                    .entry(content.clone())
+                    .or_default()
+                    .insert(v.id);
                 let e = Arc::new(SchemaEntry {
                     id: v.id,
                     text,
@@ -262,8 +267,11 @@ impl State {
             self.usages.remove(&id);
             self.with_refs.remove(&id);
             if let Some(e) = self.schemas.remove(&id) {
-                if self.content_ids.get(&e.content) == Some(&id) {
-                    self.content_ids.remove(&e.content);
+                if let Some(ids) = self.content_ids.get_mut(&e.content) {
+                    ids.remove(&id);
+                    if ids.is_empty() {
+                        self.content_ids.remove(&e.content);
+                    }
                 }
             }
         }
@@ -276,7 +284,7 @@ impl State {
     }
 
     pub fn id_for_content(&self, key: &ContentKey) -> Option<i32> {
-        self.content_ids.get(key).copied()
+        self.content_ids.get(key)?.first().copied()
     }
 
     pub fn max_id(&self) -> i32 {
