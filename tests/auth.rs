@@ -4,8 +4,11 @@
 
 use std::time::Duration;
 
+mod common;
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use common::{TestServer, CT};
 use hmac::{Hmac, Mac};
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use schemata::auth::store::UserStore;
@@ -13,17 +16,15 @@ use schemata::auth::{AuthConfig, Role, User};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-const CT: &str = "application/vnd.schemaregistry.v1+json";
+/// The shared harness's server, started with auth on (or off, see [`server_with_subject_x`]).
+struct AuthServer(TestServer);
 
-struct AuthServer {
-    url: String,
-    client: Client,
-    dir: TempDir,
-    shutdown: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<anyhow::Result<()>>>,
+impl std::ops::Deref for AuthServer {
+    type Target = TestServer;
+    fn deref(&self) -> &TestServer {
+        &self.0
+    }
 }
 
 fn password(user: &str) -> String {
@@ -63,7 +64,6 @@ impl AuthServer {
 
     async fn start_in(dir: TempDir, auth: AuthConfig) -> AuthServer {
         let config = schemata::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
             store: store_url(&dir),
             max_body_bytes: 64 * 1024,
             auth: AuthConfig {
@@ -72,37 +72,11 @@ impl AuthServer {
             },
             ..Default::default()
         };
-        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            schemata::serve(&config, listener, async {
-                let _ = rx.await;
-            })
-            .await
-        });
-        let server = AuthServer {
-            url,
-            client: Client::new(),
-            dir,
-            shutdown: Some(tx),
-            handle: Some(handle),
-        };
-        for _ in 0..200 {
-            if let Ok(r) = server.request(Method::GET, "/health").send().await {
-                if r.status().is_success() {
-                    return server;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("server did not become ready");
+        AuthServer(TestServer::start_with_config(dir, config).await)
     }
 
-    async fn stop(mut self) -> TempDir {
-        let _ = self.shutdown.take().unwrap().send(());
-        self.handle.take().unwrap().await.unwrap().unwrap();
-        self.dir
+    async fn stop(self) -> TempDir {
+        self.0.stop().await
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -974,27 +948,10 @@ async fn server_with_subject_x(
     }
     let dir = server.stop().await;
     let config = schemata::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
         store: store_url(&dir),
         ..Default::default()
     };
-    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        schemata::serve(&config, listener, async {
-            let _ = rx.await;
-        })
-        .await
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    AuthServer {
-        url,
-        client: Client::new(),
-        dir,
-        shutdown: Some(tx),
-        handle: Some(handle),
-    }
+    AuthServer(TestServer::start_with_config(dir, config).await)
 }
 
 #[tokio::test]

@@ -31,9 +31,14 @@ impl TestServer {
 
     /// A registry on `dir`'s store (see [`store_url`]), which may hold an earlier server's log.
     pub async fn start_in(dir: TempDir) -> TestServer {
-        let config = schemata::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            store: store_url(&dir),
+        let config = Self::config_for(&dir);
+        Self::start_with_config(dir, config).await
+    }
+
+    /// The harness's configuration for a server on `dir`'s store.
+    pub fn config_for(dir: &TempDir) -> schemata::Config {
+        schemata::Config {
+            store: store_url(dir),
             max_body_bytes: 64 * 1024,
             kafka: schemata::config::KafkaConfig {
                 // Tansu holds each fetch for the full wait; keep writes quick.
@@ -41,7 +46,13 @@ impl TestServer {
                 ..Default::default()
             },
             ..Default::default()
-        };
+        }
+    }
+
+    /// A registry with the caller's configuration (auth, limits, …) on a free loopback port,
+    /// returned once it answers `/health`.
+    pub async fn start_with_config(dir: TempDir, mut config: schemata::Config) -> TestServer {
+        config.listen = "127.0.0.1:0".parse().unwrap();
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
