@@ -57,6 +57,9 @@ pub struct KafkaConfig {
     /// arrives, so there this only paces idle polling; Tansu 0.6 holds every fetch for the full
     /// wait, which then adds up to about twice this to each write's latency.
     pub fetch_wait: Duration,
+    /// The compacted topic that holds registry users when auth is on (see `auth::store`).
+    /// Registries that share it share their users.
+    pub users_topic: String,
 }
 
 impl Default for KafkaConfig {
@@ -71,6 +74,7 @@ impl Default for KafkaConfig {
             timeout: Duration::from_secs(10),
             init_timeout: Duration::from_secs(60),
             fetch_wait: Duration::from_millis(100),
+            users_topic: "_schemata_users".into(),
         }
     }
 }
@@ -187,6 +191,9 @@ pub struct KafkaOverrides {
     /// the full wait, as Tansu does)
     #[arg(long = "kafka-fetch-wait-ms", env = "SCHEMATA_KAFKA_FETCH_WAIT_MS")]
     pub fetch_wait_ms: Option<u64>,
+    /// Compacted topic for registry users when auth is on (default _schemata_users)
+    #[arg(long = "kafka-users-topic", env = "SCHEMATA_KAFKA_USERS_TOPIC")]
+    pub users_topic: Option<String>,
 }
 
 impl KafkaConfig {
@@ -225,6 +232,10 @@ impl KafkaConfig {
                 .or(file.fetch_wait_ms)
                 .map(Duration::from_millis)
                 .unwrap_or(d.fetch_wait),
+            users_topic: cli
+                .users_topic
+                .or(file.users_topic)
+                .unwrap_or(d.users_topic),
         };
         config.validate()?;
         Ok(config)
@@ -258,6 +269,12 @@ impl KafkaConfig {
         }
         if self.replication_factor < 1 {
             anyhow::bail!("kafka replication_factor must be at least 1");
+        }
+        if !crate::store::kafka::valid_topic(&self.users_topic) {
+            anyhow::bail!(
+                "kafka users_topic '{}' is not a valid topic name",
+                self.users_topic
+            );
         }
         if self.timeout.is_zero() || self.init_timeout.is_zero() {
             anyhow::bail!("kafka timeouts must be positive");

@@ -79,7 +79,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = store::Store::open_with(&config.store, &config.kafka).await?;
-    let auth = auth::Authenticator::for_store(&config.auth, &store)?;
+    let auth = auth::Authenticator::open(&config.auth, &store, &config.kafka).await?;
     let node = Node::open(store).await?;
     let app = api::auth::layer(api::router(node.clone(), config.max_body_bytes), auth)
         .layer(tower_http::trace::TraceLayer::new_for_http());

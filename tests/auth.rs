@@ -1,14 +1,15 @@
-//! Authentication and authorization over real HTTP: a server with `[auth] enabled` on a SQLite
-//! file with users made up front, as `schemata user add` makes them. SQLite only (users are not
-//! kept in Kafka yet), so these skip themselves on the suite's Kafka run.
+//! Authentication and authorization over real HTTP: a server with `[auth] enabled` on the
+//! harness's store — a SQLite file, or on the suite's Kafka run a `_schemas` topic and a users
+//! topic of the test's own — with users made up front, as `schemata user add` makes them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 mod common;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use common::{TestServer, CT};
+use common::{on_kafka, TestServer, CT};
 use hmac::{Hmac, Mac};
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use schemata::auth::store::UserStore;
@@ -31,23 +32,25 @@ fn password(user: &str) -> String {
     format!("pw-{user}-Zq8!")
 }
 
-fn on_kafka() -> bool {
-    std::env::var("SCHEMATA_TEST_KAFKA").is_ok_and(|s| !s.is_empty())
-}
-
-fn store_url(dir: &TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("schemata.db").display())
+/// Opens `dir`'s store and its users, as a server configured by the harness would.
+async fn open_users(dir: &TempDir) -> (schemata::store::Store, Arc<UserStore>) {
+    let config = TestServer::config_for(dir);
+    let store = schemata::store::Store::open_with(&config.store, &config.kafka)
+        .await
+        .unwrap();
+    let users = UserStore::open(&store, &config.kafka).await.unwrap();
+    (store, users)
 }
 
 /// Adds users (password: [`password`]) to `dir`'s store while no server holds it.
 async fn add_users(dir: &TempDir, users: &[(&str, Role, &[&str])]) {
-    let store = schemata::store::Store::open(&store_url(dir)).await.unwrap();
-    let table = UserStore::new(store.sqlite_pool().unwrap().clone());
+    let (store, table) = open_users(dir).await;
     for (name, role, grants) in users {
         let grants = grants.iter().map(|g| g.to_string()).collect();
         let user = User::new(name, &password(name), *role, grants).unwrap();
         assert!(table.insert(&user).await.unwrap());
     }
+    drop(table);
     store.close().await;
 }
 
@@ -64,13 +67,11 @@ impl AuthServer {
 
     async fn start_in(dir: TempDir, auth: AuthConfig) -> AuthServer {
         let config = schemata::Config {
-            store: store_url(&dir),
-            max_body_bytes: 64 * 1024,
             auth: AuthConfig {
                 enabled: true,
                 ..auth
             },
-            ..Default::default()
+            ..TestServer::config_for(&dir)
         };
         AuthServer(TestServer::start_with_config(dir, config).await)
     }
@@ -121,9 +122,6 @@ impl AuthServer {
 
 #[tokio::test]
 async fn health_is_open_everything_else_needs_valid_credentials() {
-    if on_kafka() {
-        return;
-    }
     let server = AuthServer::start(&[("alice", Role::Read, &[])]).await;
     let health = server.request(Method::GET, "/health").send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
@@ -180,9 +178,6 @@ async fn health_is_open_everything_else_needs_valid_credentials() {
 /// Every endpoint class × every role × a subject inside and outside the user's grant.
 #[tokio::test]
 async fn authorization_matrix() {
-    if on_kafka() {
-        return;
-    }
     let users: &[(&str, Role, &[&str])] = &[
         ("root", Role::Admin, &[]),
         ("writer", Role::Write, &[]),
@@ -193,8 +188,9 @@ async fn authorization_matrix() {
     let server = AuthServer::start(users).await;
     let (status, _) = server.register_as("root", "team-a.s", "f").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = server.register_as("root", "team-b.s", "f").await;
+    let (status, body) = server.register_as("root", "team-b.s", "f").await;
     assert_eq!(status, StatusCode::OK);
+    let shared_id = body["id"].as_i64().unwrap();
 
     // (class, the weakest role allowed, whether the grant is checked, request)
     type Case = (&'static str, Role, bool, Method, String, Option<Value>);
@@ -324,16 +320,53 @@ async fn authorization_matrix() {
                 }
             }
         }
-        // Listings of every subject need a grant covering every subject.
-        let (status, _) = server.call_as(user, Method::GET, "/subjects", None).await;
-        let everything = grants.is_empty();
+        // Responses naming subjects the request did not name list only those in the grant.
+        let visible: Vec<&str> = ["team-a.s", "team-b.s"]
+            .into_iter()
+            .filter(|s| grants.is_empty() || *role == Role::Admin || s.starts_with(grants[0]))
+            .collect();
+        let (status, body) = server.call_as(user, Method::GET, "/subjects", None).await;
+        assert_eq!((status, body), (StatusCode::OK, json!(visible)), "{user}");
+        let (status, body) = server.call_as(user, Method::GET, "/schemas", None).await;
+        assert_eq!(status, StatusCode::OK, "{user} /schemas: {body}");
+        let listed: Vec<&str> = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["subject"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, visible, "{user} /schemas");
+        // Both subjects hold the same schema, so one id names both.
+        let (status, body) = server
+            .call_as(
+                user,
+                Method::GET,
+                &format!("/schemas/ids/{shared_id}/subjects"),
+                None,
+            )
+            .await;
         assert_eq!(
-            status.is_success(),
-            everything,
-            "{user} /subjects: {status}"
+            (status, body),
+            (StatusCode::OK, json!(visible)),
+            "{user} ids/subjects"
         );
-        let (status, _) = server.call_as(user, Method::GET, "/schemas", None).await;
-        assert_eq!(status.is_success(), everything, "{user} /schemas: {status}");
+        let (status, body) = server
+            .call_as(
+                user,
+                Method::GET,
+                &format!("/schemas/ids/{shared_id}/versions"),
+                None,
+            )
+            .await;
+        let expected: Vec<Value> = visible
+            .iter()
+            .map(|s| json!({"subject": s, "version": 1}))
+            .collect();
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!(expected)),
+            "{user} ids/versions"
+        );
     }
 
     // Deletes: soft needs write on the subject, permanent needs admin.
@@ -371,9 +404,6 @@ async fn authorization_matrix() {
 
 #[tokio::test]
 async fn admin_api_manages_users_and_changes_apply_at_once() {
-    if on_kafka() {
-        return;
-    }
     let server = AuthServer::start(&[("root", Role::Admin, &[])]).await;
     let add = json!({"name": "carol", "password": password("carol"), "role": "write",
                      "grants": ["team-c."]});
@@ -497,15 +527,8 @@ async fn admin_api_manages_users_and_changes_apply_at_once() {
     server.stop().await;
 }
 
-/// An RFC 5802 client, as a test would write one from the RFC: returns the exchange's final
-/// response and the session id.
-async fn scram_login(
-    server: &AuthServer,
-    user: &str,
-    pass: &str,
-) -> (reqwest::Response, Option<String>) {
-    let client_nonce = "fyko+d2lbbFgONRv9qkxdawL";
-    let client_first_bare = format!("n={user},r={client_nonce}");
+/// Sends a SCRAM client-first message; returns the session id and the server-first message.
+async fn scram_first(server: &AuthServer, client_first_bare: &str) -> (String, String) {
     let first = server
         .request(Method::GET, "/subjects")
         .header(
@@ -533,6 +556,19 @@ async fn scram_login(
     };
     let sid = param("sid");
     let server_first = String::from_utf8(B64.decode(param("data")).unwrap()).unwrap();
+    (sid, server_first)
+}
+
+/// An RFC 5802 client, as a test would write one from the RFC: returns the exchange's final
+/// response and the session id.
+async fn scram_login(
+    server: &AuthServer,
+    user: &str,
+    pass: &str,
+) -> (reqwest::Response, Option<String>) {
+    let client_nonce = "fyko+d2lbbFgONRv9qkxdawL";
+    let client_first_bare = format!("n={user},r={client_nonce}");
+    let (sid, server_first) = scram_first(server, &client_first_bare).await;
     let attr = |name: &str| {
         server_first
             .split(',')
@@ -612,9 +648,6 @@ async fn scram_login(
 
 #[tokio::test]
 async fn scram_sha_256_exchange_end_to_end_and_session_reuse() {
-    if on_kafka() {
-        return;
-    }
     let server = AuthServer::start(&[("reader", Role::Read, &[])]).await;
     let (resp, sid) = scram_login(&server, "reader", &password("reader")).await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -656,9 +689,6 @@ async fn scram_sha_256_exchange_end_to_end_and_session_reuse() {
 
 #[tokio::test]
 async fn failed_logins_are_rate_limited_per_user_and_address() {
-    if on_kafka() {
-        return;
-    }
     let config = AuthConfig {
         max_failed_logins: 3,
         failed_login_refill: Duration::from_secs(3600),
@@ -706,9 +736,6 @@ async fn failed_logins_are_rate_limited_per_user_and_address() {
 
 #[tokio::test]
 async fn parallel_guesses_stay_within_the_burst_and_verified_logins_survive_a_lockout() {
-    if on_kafka() {
-        return;
-    }
     let config = AuthConfig {
         max_failed_logins: 3,
         failed_login_refill: Duration::from_secs(3600),
@@ -747,10 +774,7 @@ async fn parallel_guesses_stay_within_the_burst_and_verified_logins_survive_a_lo
 }
 
 #[tokio::test]
-async fn the_users_table_holds_no_plaintext_password() {
-    if on_kafka() {
-        return;
-    }
+async fn the_store_holds_no_plaintext_password() {
     let server = AuthServer::start(&[("root", Role::Admin, &[])]).await;
     let secret = "Unmistakable-Secret-4711";
     let (status, _) = server
@@ -764,10 +788,22 @@ async fn the_users_table_holds_no_plaintext_password() {
     assert_eq!(status, StatusCode::OK);
     let dir = server.stop().await;
 
+    // Every byte the store keeps: the SQLite files, or every record of the users topic.
+    let stored: Vec<Vec<u8>> = if on_kafka() {
+        users_topic_records(&dir)
+            .await
+            .into_iter()
+            .flat_map(|r| [r.key, r.value.unwrap_or_default()])
+            .collect()
+    } else {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect()
+    };
     let needles = [secret.as_bytes().to_vec(), password("root").into_bytes()];
     let mut scanned = 0;
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    for bytes in &stored {
         scanned += bytes.len();
         for needle in &needles {
             assert!(
@@ -776,33 +812,63 @@ async fn the_users_table_holds_no_plaintext_password() {
             );
         }
     }
-    assert!(scanned > 0);
+    // The user is in what was scanned: its argon2id hash is.
+    let hashes = stored
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).matches("$argon2id$").count())
+        .sum::<usize>();
+    assert!(
+        scanned > 0 && hashes >= 2,
+        "{hashes} hashes in {scanned} bytes"
+    );
 
-    let store = schemata::store::Store::open(&store_url(&dir))
-        .await
-        .unwrap();
-    let users = UserStore::new(store.sqlite_pool().unwrap().clone());
-    let erin = users.get("erin").await.unwrap().unwrap();
+    let (store, users) = open_users(&dir).await;
+    let erin = users.get("erin").unwrap();
     assert!(erin
         .password_phc
         .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
     assert!(schemata::auth::password::verify(secret, &erin.password_phc));
     assert!(erin.scram.iterations >= 4096 && erin.scram.salt.len() >= 16);
+    drop(users);
     store.close().await;
+}
+
+/// Every record of `dir`'s users topic (Kafka runs only).
+async fn users_topic_records(dir: &TempDir) -> Vec<schemata::registry::record::RawRecord> {
+    let config = TestServer::config_for(dir);
+    let broker = common::kafka_broker().unwrap();
+    let log =
+        schemata::store::kafka::KafkaStore::open(&broker, &config.kafka.users_topic, &config.kafka)
+            .await
+            .unwrap();
+    let mut records = Vec::new();
+    let mut offset = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while offset < log.opened_at() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the users topic stalled"
+        );
+        for stored in log.read_after(offset, 1000).await.unwrap() {
+            offset = stored.offset;
+            records.push(stored.record);
+        }
+    }
+    log.close().await;
+    records
 }
 
 #[tokio::test]
 async fn user_cli_adds_lists_and_removes_users_for_the_server() {
-    if on_kafka() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let store = store_url(&dir);
+    let config = TestServer::config_for(&dir);
     let run = |args: &[&str], stdin: &str| {
         use std::io::Write;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_schemata"))
             .arg("user")
-            .args(["--store", &store])
+            .args(["--store", &config.store])
+            .args(["--kafka-users-topic", &config.kafka.users_topic])
+            .args(["--kafka-fetch-wait-ms", "10"])
             .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -855,9 +921,41 @@ async fn user_cli_adds_lists_and_removes_users_for_the_server() {
         server.register_as("ops", "team-y.s", "f").await.0,
         StatusCode::FORBIDDEN
     );
-    // While the server holds the store, the CLI says so instead of writing behind it.
-    let (ok, out) = run(&["list"], "");
-    assert!(!ok && out.contains("stop the server"), "{out}");
+    if on_kafka() {
+        // Kafka: the CLI works while servers run, and they pick its changes up by themselves.
+        let (ok, out) = run(
+            &["add", "late", "--role", "write", "--password-stdin"],
+            &format!("{}\n", password("late")),
+        );
+        assert!(ok, "{out}");
+        // The server tails the users topic about once a second. Polled slowly: each miss is a
+        // failed login, and ten in a burst would trip the rate limit.
+        let mut seen = false;
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            if server.register_as("late", "team-z.s", "f").await.0 == StatusCode::OK {
+                seen = true;
+                break;
+            }
+        }
+        assert!(seen, "the server never saw 'late'");
+        // And a removal revokes access, cached login or not.
+        let (ok, out) = run(&["remove", "late"], "");
+        assert!(ok, "{out}");
+        let mut revoked = false;
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            if server.register_as("late", "team-z.s", "f").await.0 == StatusCode::UNAUTHORIZED {
+                revoked = true;
+                break;
+            }
+        }
+        assert!(revoked, "the server still lets 'late' in");
+    } else {
+        // While the server holds a SQLite store, the CLI says so instead of writing behind it.
+        let (ok, out) = run(&["list"], "");
+        assert!(!ok && out.contains("stop the server"), "{out}");
+    }
     server.stop().await;
 }
 
@@ -947,18 +1045,12 @@ async fn server_with_subject_x(
         return server;
     }
     let dir = server.stop().await;
-    let config = schemata::Config {
-        store: store_url(&dir),
-        ..Default::default()
-    };
+    let config = TestServer::config_for(&dir);
     AuthServer(TestServer::start_with_config(dir, config).await)
 }
 
 #[tokio::test]
 async fn with_auth_off_everything_is_open_but_user_management() {
-    if on_kafka() {
-        return;
-    }
     let users: &[(&str, Role, &[&str])] = &[("root", Role::Admin, &[])];
     let server = server_with_subject_x(users, false, AuthConfig::default()).await;
     let resp = server
@@ -973,4 +1065,94 @@ async fn with_auth_off_everything_is_open_but_user_management() {
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path}");
     }
     server.stop().await;
+}
+
+/// The salt `server` gives `user` at the start of a SCRAM exchange.
+async fn scram_salt(server: &AuthServer, user: &str) -> String {
+    let (_, server_first) = scram_first(server, &format!("n={user},r=abcdefghijklmnop")).await;
+    server_first
+        .split(',')
+        .find_map(|a| a.strip_prefix("s="))
+        .unwrap()
+        .to_string()
+}
+
+/// An unknown user's fake salt must not tell the name is unknown: it is the same on every try
+/// and after a restart (a changing salt would give the fake away), and differs between names.
+#[tokio::test]
+async fn unknown_users_keep_their_scram_salt_across_restarts() {
+    let server = AuthServer::start(&[("root", Role::Admin, &[])]).await;
+    let ghost = scram_salt(&server, "ghost").await;
+    let root = scram_salt(&server, "root").await;
+    assert_eq!(scram_salt(&server, "ghost").await, ghost);
+    assert_ne!(scram_salt(&server, "phantom").await, ghost);
+    let dir = server.stop().await;
+
+    let server = AuthServer::start_in(dir, AuthConfig::default()).await;
+    assert_eq!(scram_salt(&server, "ghost").await, ghost);
+    assert_eq!(scram_salt(&server, "root").await, root);
+    server.stop().await;
+}
+
+/// Registries sharing a users topic share their users: a change made through one is honoured
+/// by the other within about a second, and a password change ends the old password's cached
+/// logins there too. (Kafka only: a SQLite file belongs to one process.)
+#[tokio::test]
+async fn registries_sharing_a_users_topic_agree_on_users() {
+    if !on_kafka() {
+        return;
+    }
+    let a = AuthServer::start(&[("root", Role::Admin, &[])]).await;
+    let users_topic = TestServer::config_for(&a.dir).kafka.users_topic;
+    let dir_b = tempfile::tempdir().unwrap();
+    let mut config = TestServer::config_for(&dir_b);
+    config.kafka.users_topic = users_topic;
+    config.auth.enabled = true;
+    let b = AuthServer(TestServer::start_with_config(dir_b, config).await);
+    // Loaded at start: the user made before either server ran.
+    assert_eq!(
+        b.call_as("root", Method::GET, "/subjects", None).await.0,
+        StatusCode::OK
+    );
+
+    let add = json!({"name": "dave", "password": password("dave"), "role": "write"});
+    let (status, body) = a
+        .call_as("root", Method::POST, "/admin/users", Some(add))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Through B: slowly, since each miss counts as a failed login.
+    let mut seen = false;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        if b.call_as("dave", Method::GET, "/subjects", None).await.0 == StatusCode::OK {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "B never saw the user added through A");
+
+    // B has dave's login cached now; a new password through A must end it.
+    let new = json!({"password": "a-new-password-42"});
+    let (status, body) = a
+        .call_as("root", Method::PUT, "/admin/users/dave/password", Some(new))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut revoked = false;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        if b.call_as("dave", Method::GET, "/subjects", None).await.0 == StatusCode::UNAUTHORIZED {
+            revoked = true;
+            break;
+        }
+    }
+    assert!(revoked, "B still honours the old password");
+    let fresh = b
+        .request(Method::GET, "/subjects")
+        .basic_auth("dave", Some("a-new-password-42"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    b.stop().await;
+    a.stop().await;
 }

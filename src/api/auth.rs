@@ -12,18 +12,21 @@
 //! | `PUT/DELETE /config/{s}`                                   | write | `s`                |
 //! | `GET …/subjects/{s}…`, `POST /subjects/{s}` (lookup)        | read  | `s`                |
 //! | `POST /compatibility/subjects/{s}/…`, `GET /config/{s}`…    | read  | `s`                |
-//! | `GET /subjects`, `GET /schemas` (listings of every subject) | read  | must cover all     |
-//! | `GET /schemas/ids/{id}…`, global config/mode, metadata      | read  | — (ids are opaque; |
+//! | `GET /subjects`, `GET /schemas`, `/schemas/ids/{id}/…`      | read  | filtered: see below|
+//! | `GET /schemas/ids/{id}[/schema]`, global config/mode, …     | read  | — (ids are opaque; |
 //! |                                                            |       | deserializers need)|
 //! | anything else: `GET` → read; other methods → admin          |       |                    |
 //!
-//! A prefix-limited user gets 403 on the two global listings rather than a filtered list;
-//! filtering them per grant is left to the handlers, later.
+//! Responses that name subjects without the request naming one — the `/subjects` and `/schemas`
+//! listings and `/schemas/ids/{id}/subjects|versions` — list only the subjects the user's
+//! grants cover ([`Viewer`]), as Confluent's RBAC does, so a prefix-limited user can neither be
+//! refused a listing (which would break UIs) nor learn other teams' subject names from it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -65,8 +68,6 @@ pub enum Target {
     Any,
     /// One subject (percent-decoded from the path): the grants must cover it.
     Subject(String),
-    /// Every subject at once: only users without prefix limits.
-    AllSubjects,
 }
 
 /// Decides what a request needs from its method, path (after trailing-slash trimming) and query.
@@ -86,7 +87,6 @@ pub fn requirement(method: &Method, path: &str, query: Option<&str>) -> Requirem
     match segments.as_slice() {
         ["health"] => Requirement::Open,
         ["admin", ..] => admin,
-        ["subjects" | "schemas"] if read => Need(Role::Read, Target::AllSubjects),
         ["subjects", s] if *method == Method::POST => Need(Role::Read, subject(s)),
         ["subjects", s] | ["subjects", s, "versions", _] if *method == Method::DELETE => delete(s),
         ["subjects", s, "versions"] if *method == Method::POST => Need(Role::Write, subject(s)),
@@ -114,7 +114,6 @@ pub fn allowed(who: &Principal, role: Role, target: &Target) -> bool {
         && match target {
             Target::Any => true,
             Target::Subject(s) => who.covers(s),
-            Target::AllSubjects => who.role == Role::Admin || who.grants.is_empty(),
         }
 }
 
@@ -185,8 +184,27 @@ async fn guard(State(auth): State<Arc<Authenticator>>, mut req: Request, next: N
         }
         Outcome::Unavailable => respond(
             StatusCode::INTERNAL_SERVER_ERROR,
-            &json!({"error_code": 50001, "message": "Error while reading users from the store"}),
+            &json!({"error_code": 50001, "message": "Credentials cannot be verified now"}),
         ),
+    }
+}
+
+/// Who is asking, for handlers whose responses name subjects: with auth on, the authenticated
+/// principal; with auth off, nobody in particular, and everything is visible.
+pub struct Viewer(Option<Arc<Principal>>);
+
+impl Viewer {
+    /// Whether the response may name `subject`.
+    pub fn sees(&self, subject: &str) -> bool {
+        self.0.as_ref().is_none_or(|p| p.covers(subject))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Viewer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Viewer, Self::Rejection> {
+        Ok(Viewer(parts.extensions.get::<Arc<Principal>>().cloned()))
     }
 }
 
@@ -234,8 +252,8 @@ fn enabled(auth: &Option<Arc<Authenticator>>) -> Result<&Authenticator, ApiError
     })
 }
 
-fn store_error(e: sqlx::Error) -> ApiError {
-    ApiError::Node(NodeError::Store(StoreError::Sql(e)))
+fn store_error(e: StoreError) -> ApiError {
+    ApiError::Node(NodeError::Store(e))
 }
 
 fn invalid(message: String) -> ApiError {
@@ -246,17 +264,13 @@ fn no_user(name: &str) -> ApiError {
     ApiError::http(StatusCode::NOT_FOUND, format!("User '{name}' not found"))
 }
 
-async fn existing(auth: &Authenticator, name: &str) -> Result<User, ApiError> {
-    auth.users()
-        .get(name)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| no_user(name))
+fn existing(auth: &Authenticator, name: &str) -> Result<User, ApiError> {
+    auth.users().get(name).ok_or_else(|| no_user(name))
 }
 
 /// Refuses a change that would leave no admin: nobody could manage users over HTTP then.
-async fn keep_an_admin(auth: &Authenticator, changed: &str) -> Result<(), ApiError> {
-    let users = auth.users().list().await.map_err(store_error)?;
+fn keep_an_admin(auth: &Authenticator, changed: &str) -> Result<(), ApiError> {
+    let users = auth.users().list();
     let others = users
         .iter()
         .filter(|u| u.role == Role::Admin && u.name != changed)
@@ -271,7 +285,7 @@ async fn keep_an_admin(auth: &Authenticator, changed: &str) -> Result<(), ApiErr
 
 async fn list_users(State(auth): AuthState) -> Result<Response, ApiError> {
     let auth = enabled(&auth)?;
-    let users = auth.users().list().await.map_err(store_error)?;
+    let users = auth.users().list();
     Ok(ok(&users.iter().map(User::summary).collect::<Vec<_>>()))
 }
 
@@ -280,7 +294,7 @@ async fn get_user(
     PathParams(name): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let auth = enabled(&auth)?;
-    Ok(ok(&existing(auth, &name).await?.summary()))
+    Ok(ok(&existing(auth, &name)?.summary()))
 }
 
 #[derive(Deserialize)]
@@ -317,7 +331,6 @@ async fn add_user(
             format!("User '{}' already exists", user.name),
         ));
     }
-    auth.forget_users();
     Ok(ok(&user.summary()))
 }
 
@@ -327,14 +340,13 @@ async fn remove_user(
 ) -> Result<Response, ApiError> {
     let auth = enabled(&auth)?;
     let _writing = auth.user_writes().await;
-    let user = existing(auth, &name).await?;
+    let user = existing(auth, &name)?;
     if user.role == Role::Admin {
-        keep_an_admin(auth, &name).await?;
+        keep_an_admin(auth, &name)?;
     }
     if !auth.users().delete(&name).await.map_err(store_error)? {
         return Err(no_user(&name));
     }
-    auth.forget_users();
     Ok(ok(&user.summary()))
 }
 
@@ -351,7 +363,7 @@ async fn set_password(
 ) -> Result<Response, ApiError> {
     let auth = enabled(&auth)?;
     let _writing = auth.user_writes().await;
-    let mut user = existing(auth, &name).await?;
+    let mut user = existing(auth, &name)?;
     let user =
         tokio::task::spawn_blocking(move || user.set_password(&body.password).map(|()| user))
             .await
@@ -360,7 +372,6 @@ async fn set_password(
     if !auth.users().update(&user).await.map_err(store_error)? {
         return Err(no_user(&name));
     }
-    auth.forget_users();
     Ok(ok(&user.summary()))
 }
 
@@ -381,10 +392,10 @@ async fn set_grants(
     if body.role.is_none() && body.grants.is_none() {
         return Err(invalid("Give a role, grants, or both".into()));
     }
-    let mut user = existing(auth, &name).await?;
+    let mut user = existing(auth, &name)?;
     if let Some(role) = body.role {
         if user.role == Role::Admin && role != Role::Admin {
-            keep_an_admin(auth, &name).await?;
+            keep_an_admin(auth, &name)?;
         }
         user.role = role;
     }
@@ -395,7 +406,6 @@ async fn set_grants(
     if !auth.users().update(&user).await.map_err(store_error)? {
         return Err(no_user(&name));
     }
-    auth.forget_users();
     let summary: UserSummary = user.summary();
     Ok(ok(&summary))
 }
@@ -421,14 +431,8 @@ mod tests {
         let any = |r| Requirement::Role(r, Target::Any);
         assert_eq!(need(M::GET, "/health"), Requirement::Open);
         assert_eq!(need(M::GET, "/admin/users"), any(Role::Admin));
-        assert_eq!(
-            need(M::GET, "/subjects"),
-            Requirement::Role(Role::Read, Target::AllSubjects)
-        );
-        assert_eq!(
-            need(M::GET, "/schemas"),
-            Requirement::Role(Role::Read, Target::AllSubjects)
-        );
+        assert_eq!(need(M::GET, "/subjects"), any(Role::Read));
+        assert_eq!(need(M::GET, "/schemas"), any(Role::Read));
         assert_eq!(need(M::GET, "/schemas/ids/1"), any(Role::Read));
         assert_eq!(need(M::POST, "/subjects/a%2Fb"), subject(Role::Read, "a/b"));
         assert_eq!(
@@ -487,7 +491,6 @@ mod tests {
             &Target::Subject("team-b.x".into())
         ));
         assert!(!allowed(&p, Role::Admin, &Target::Any));
-        assert!(!allowed(&p, Role::Read, &Target::AllSubjects));
         assert!(allowed(&p, Role::Read, &Target::Any));
     }
 }

@@ -8,6 +8,7 @@ use axum::Router;
 use serde::Serialize;
 use serde_json::json;
 
+use super::auth::Viewer;
 use super::error::ApiError;
 use super::{ok, raw_schema, AppState, Params, PathParams, VersionBody};
 use crate::registry::error::RegistryError;
@@ -91,13 +92,18 @@ fn uses(s: &RegistryState, id: i32, deleted: bool) -> Result<Vec<(String, i32)>,
 
 async fn subjects_by_id(
     State(node): State<AppState>,
+    viewer: Viewer,
     PathParams(id): PathParams<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let deleted = params.flag("deleted");
     node.read(|s| {
-        let mut subjects: Vec<String> = uses(s, id, deleted)?.into_iter().map(|(s, _)| s).collect();
+        let mut subjects: Vec<String> = uses(s, id, deleted)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .filter(|s| viewer.sees(s))
+            .collect();
         subjects.dedup();
         Ok(ok(&subjects))
     })
@@ -105,6 +111,7 @@ async fn subjects_by_id(
 
 async fn versions_by_id(
     State(node): State<AppState>,
+    viewer: Viewer,
     PathParams(id): PathParams<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
@@ -113,13 +120,18 @@ async fn versions_by_id(
     node.read(|s| {
         let body: Vec<_> = uses(s, id, deleted)?
             .into_iter()
+            .filter(|(subject, _)| viewer.sees(subject))
             .map(|(subject, version)| json!({ "subject": subject, "version": version }))
             .collect();
         Ok(ok(&body))
     })
 }
 
-async fn list(State(node): State<AppState>, params: Params) -> Result<Response, ApiError> {
+async fn list(
+    State(node): State<AppState>,
+    viewer: Viewer,
+    params: Params,
+) -> Result<Response, ApiError> {
     let prefix = params.get("subjectPrefix").unwrap_or("").to_string();
     let deleted = params.flag("deleted");
     let latest_only = params.flag("latestOnly");
@@ -129,7 +141,7 @@ async fn list(State(node): State<AppState>, params: Params) -> Result<Response, 
     Ok(node.read(|s| {
         let page: Vec<VersionBody> = s
             .subjects()
-            .filter(|(name, _)| name.starts_with(&prefix))
+            .filter(|(name, _)| name.starts_with(&prefix) && viewer.sees(name))
             .flat_map(|(subject, entry)| {
                 let mut visible = entry.versions.values().filter(|v| deleted || !v.deleted);
                 let chosen: Box<dyn Iterator<Item = _>> = if latest_only {

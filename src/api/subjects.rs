@@ -7,6 +7,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth::Viewer;
 use super::error::ApiError;
 use super::{check_subject, ok, AppState, JsonBody, Params, PathParams, VersionBody};
 use crate::registry::command::{self, Register, SchemaInput, VersionSelector};
@@ -68,14 +69,18 @@ impl SchemaBody {
     }
 }
 
-async fn list_subjects(State(node): State<AppState>, params: Params) -> Result<Response, ApiError> {
+async fn list_subjects(
+    State(node): State<AppState>,
+    viewer: Viewer,
+    params: Params,
+) -> Result<Response, ApiError> {
     let deleted = params.flag("deleted");
     let deleted_only = params.flag("deletedOnly");
     let prefix = params.get("subjectPrefix").unwrap_or("");
     let (offset, limit) = params.page()?;
     let subjects: Vec<String> = node.read(|s| {
         s.subjects()
-            .filter(|(name, _)| name.starts_with(prefix))
+            .filter(|(name, _)| name.starts_with(prefix) && viewer.sees(name))
             .filter(|(_, e)| match (deleted_only, deleted) {
                 (true, _) => e.is_soft_deleted(),
                 (false, true) => true,

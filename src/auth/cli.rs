@@ -1,7 +1,9 @@
-//! `schemata user …`: manage users in the SQLite store directly.
+//! `schemata user …`: manage users in the store directly.
 //!
-//! The SQLite store is held exclusively by a running server, so these commands work while it is
-//! stopped (the first admin is created this way); while it runs, use the `/admin/users` API.
+//! On Kafka (`kafka://…`, users in the `[kafka] users_topic`), these work while servers run:
+//! they pick up a change within a second. A SQLite file is held exclusively by a running server,
+//! so there they work while it is stopped (the first admin is created this way); while it runs,
+//! use the `/admin/users` API.
 //! Passwords come from a no-echo prompt or, for scripts, one line on standard input
 //! (`--password-stdin`) — never from the command line, where `ps` and shell history see them.
 
@@ -20,6 +22,9 @@ pub struct UserArgs {
     /// Store URL (sqlite://PATH); overrides the config file
     #[arg(long, env = "SCHEMATA_STORE")]
     store: Option<String>,
+    /// How to reach Kafka for a kafka:// store
+    #[command(flatten)]
+    kafka: crate::config::KafkaOverrides,
     #[command(subcommand)]
     command: UserCommand,
 }
@@ -68,20 +73,21 @@ pub enum UserCommand {
 pub async fn run(args: UserArgs) -> anyhow::Result<()> {
     let overrides = Overrides {
         store: args.store,
+        kafka: args.kafka,
         ..Overrides::default()
     };
-    let url = Config::load(args.config.as_ref(), overrides)?.store;
-    let store = crate::store::Store::open(&url).await.map_err(|e| match e {
-        crate::store::StoreError::Locked(_) => anyhow::anyhow!(
-            "{e}: stop the server first, or manage users through its /admin/users API"
-        ),
-        e => e.into(),
-    })?;
-    let result = match store.sqlite_pool() {
-        Some(pool) => execute(&UserStore::new(pool.clone()), args.command).await,
-        None => Err(anyhow::anyhow!(
-            "users are kept only in the SQLite store so far; '{url}' is not one"
-        )),
+    let config = Config::load(args.config.as_ref(), overrides)?;
+    let store = crate::store::Store::open_with(&config.store, &config.kafka)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Locked(_) => anyhow::anyhow!(
+                "{e}: stop the server first, or manage users through its /admin/users API"
+            ),
+            e => e.into(),
+        })?;
+    let result = match UserStore::open(&store, &config.kafka).await {
+        Ok(users) => execute(&users, args.command).await,
+        Err(e) => Err(anyhow::anyhow!("cannot load users: {e}")),
     };
     store.close().await;
     result
@@ -95,7 +101,7 @@ async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> 
             prefixes,
             password_stdin,
         } => {
-            if users.get(&name).await?.is_some() {
+            if users.get(&name).is_some() {
                 anyhow::bail!("user '{name}' already exists");
             }
             let password = read_password(&name, password_stdin)?;
@@ -112,7 +118,7 @@ async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> 
             println!("removed user '{name}'");
         }
         UserCommand::List => {
-            for u in users.list().await? {
+            for u in users.list() {
                 let grants = if u.grants.is_empty() {
                     "*".to_string()
                 } else {
@@ -125,7 +131,7 @@ async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> 
             name,
             password_stdin,
         } => {
-            let mut user = existing(users, &name).await?;
+            let mut user = existing(users, &name)?;
             let password = read_password(&name, password_stdin)?;
             user.set_password(&password).map_err(anyhow::Error::msg)?;
             users.update(&user).await?;
@@ -137,7 +143,7 @@ async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> 
             prefixes,
             all_subjects,
         } => {
-            let mut user = existing(users, &name).await?;
+            let mut user = existing(users, &name)?;
             if role.is_none() && prefixes.is_empty() && !all_subjects {
                 anyhow::bail!("give --role, --prefix or --all-subjects");
             }
@@ -167,10 +173,9 @@ async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn existing(users: &UserStore, name: &str) -> anyhow::Result<User> {
+fn existing(users: &UserStore, name: &str) -> anyhow::Result<User> {
     users
         .get(name)
-        .await?
         .ok_or_else(|| anyhow::anyhow!("no user '{name}'"))
 }
 

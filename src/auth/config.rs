@@ -1,5 +1,6 @@
 //! The `[auth]` section of the configuration. Auth is off unless `enabled` is set; users live in
-//! the store (SQLite only for now), managed with `schemata user …` or the `/admin/users` API.
+//! the store (SQLite tables, or a Kafka topic of their own: `auth::store`), managed with
+//! `schemata user …` or the `/admin/users` API.
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! - [`password`] — argon2id PHC hashes for Basic.
 //! - [`scram`] — the SCRAM-SHA-256 server side.
 //! - [`users`] — `User`, `Role`, grants, and the `Principal` a request runs as.
-//! - [`store`] — the `users` table of the SQLite store.
+//! - [`store`] — where users live: SQLite tables, or a compacted topic beside `_schemas`.
 //! - [`cli`] — `schemata user …`.
 //!
 //! **Basic** costs an argon2id hash (~19 MiB, tens of ms). Verified credentials are therefore
@@ -26,8 +26,13 @@
 //! **Failed logins** drain a token bucket per user name and per client address
 //! (`max_failed_logins` in a burst, one more per `failed_login_refill`); an empty bucket answers
 //! 429 before any password is checked, right or wrong, so the limit cannot be probed around.
-//! Unknown users cost the same argon2 work and get a SCRAM salt derived from their name, so
-//! neither timing nor the exchange tells whether a user exists.
+//! Unknown users cost the same argon2 work and get a SCRAM salt derived from their name under a
+//! secret kept in the store, so neither timing nor the exchange — on any node, before or after a
+//! restart — tells whether a user exists.
+//!
+//! **Changes** to users, through any node or the CLI, bump the store's generation; everything
+//! remembered above (cached Basic logins, pending exchanges, sessions) is stamped with the
+//! generation it was made under and ignored once it is stale.
 
 pub mod cli;
 pub mod config;
@@ -84,23 +89,21 @@ pub enum Outcome {
     Continue(String),
     /// Too many failed logins for this user or address: 429, retry after this long.
     Limited(Duration),
-    /// The user store failed: 500.
+    /// The server cannot verify credentials now (shutting down): 500.
     Unavailable,
 }
 
 pub struct Authenticator {
-    users: UserStore,
+    users: Arc<UserStore>,
     config: AuthConfig,
-    /// Keyed with a process-local secret: credential-cache keys and unknown users' SCRAM salts.
-    /// Kept initialised so each use skips the key schedule.
+    /// Keyed with a process-local secret: credential-cache keys. Kept initialised so each use
+    /// skips the key schedule.
     mac: Hmac<Sha256>,
     cache: Mutex<HashMap<[u8; 32], Expiring<Arc<Principal>>>>,
     exchanges: Mutex<HashMap<[u8; 32], Expiring<Pending>>>,
     sessions: Mutex<HashMap<[u8; 32], Expiring<Arc<Principal>>>>,
     limiter: Mutex<Limiter>,
     hashing: Arc<tokio::sync::Semaphore>,
-    /// Bumped by every user change; a verification that started before one is not cached.
-    generation: std::sync::atomic::AtomicU64,
     /// One user-management write at a time: each reads a user, changes it and writes it back,
     /// and the last-admin checks must see the others' results.
     user_writes: tokio::sync::Mutex<()>,
@@ -109,6 +112,14 @@ pub struct Authenticator {
 struct Expiring<T> {
     value: T,
     until: Instant,
+    /// The user store's generation when this was made: valid only while it is current.
+    generation: u64,
+}
+
+impl<T> Expiring<T> {
+    fn valid(&self, now: Instant, generation: u64) -> bool {
+        self.until > now && self.generation == generation
+    }
 }
 
 /// A SCRAM exchange between its two requests, with the user looked up at its start (or
@@ -120,7 +131,7 @@ struct Pending {
 }
 
 impl Authenticator {
-    pub fn new(users: UserStore, config: AuthConfig) -> Authenticator {
+    pub fn new(users: Arc<UserStore>, config: AuthConfig) -> Authenticator {
         let mut key = [0u8; 32];
         fill_random(&mut key);
         let mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
@@ -137,48 +148,32 @@ impl Authenticator {
             exchanges: Mutex::default(),
             sessions: Mutex::default(),
             hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
-            generation: std::sync::atomic::AtomicU64::new(0),
             user_writes: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// The auth layer for `store`, or `None` when auth is off. Auth needs the SQLite store.
-    pub fn for_store(
+    /// The auth layer for `store` (its users loaded), or `None` when auth is off.
+    pub async fn open(
         config: &AuthConfig,
         store: &crate::store::Store,
+        kafka: &crate::config::KafkaConfig,
     ) -> anyhow::Result<Option<Arc<Authenticator>>> {
         if !config.enabled {
             return Ok(None);
         }
-        let pool = store.sqlite_pool().ok_or_else(|| {
-            anyhow::anyhow!(
-                "auth is enabled, but users are kept only in the SQLite store so far \
-                 (the Kafka store's `_schemata_users` topic is not implemented)"
-            )
-        })?;
-        Ok(Some(Arc::new(Authenticator::new(
-            UserStore::new(pool.clone()),
-            config.clone(),
-        ))))
+        let users = UserStore::open(store, kafka)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot load users: {e}"))?;
+        Ok(Some(Arc::new(Authenticator::new(users, config.clone()))))
     }
 
     pub fn users(&self) -> &UserStore {
         &self.users
     }
 
-    /// Drops every remembered credential, exchange and session: call after any user change,
-    /// so a removed user or an old password stops working at once.
     /// Held across a user-management change (read, modify, write back).
     pub async fn user_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.user_writes.lock().await
-    }
-
-    pub fn forget_users(&self) {
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        lock(&self.cache).clear();
-        lock(&self.exchanges).clear();
-        lock(&self.sessions).clear();
     }
 
     /// Checks an `Authorization` header value from `client`.
@@ -213,7 +208,13 @@ impl Authenticator {
         // guesses by someone else have this user or address rate-limited.
         let cache_key = self.cache_key(name, pass);
         let now = Instant::now();
-        if let Some(hit) = lock(&self.cache).get(&cache_key).filter(|e| e.until > now) {
+        // A user change during the hash must not let the old verdict count: it is stamped with
+        // the generation read before the lookup.
+        let generation = self.users.generation();
+        if let Some(hit) = lock(&self.cache)
+            .get(&cache_key)
+            .filter(|e| e.valid(now, generation))
+        {
             return Outcome::Authenticated {
                 principal: hit.value.clone(),
                 info: None,
@@ -224,15 +225,7 @@ impl Authenticator {
         if let Err(wait) = lock(&self.limiter).take(name, client) {
             return Outcome::Limited(wait);
         }
-        // A user change during the hash must not let the old verdict into the cache.
-        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
-        let user = match self.users.get(name).await {
-            Ok(user) => user,
-            Err(e) => {
-                tracing::error!(error = %e, "user store failure");
-                return Outcome::Unavailable;
-            }
-        };
+        let user = self.users.get(name);
         let phc = user.as_ref().map(|u| u.password_phc.clone());
         let pass = pass.to_string();
         let matched = {
@@ -257,16 +250,17 @@ impl Authenticator {
             Some(user) if matched => {
                 lock(&self.limiter).refund(name, client);
                 let principal = Arc::new(Principal::from(&user));
-                let mut cache = lock(&self.cache);
-                if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
+                if self.users.generation() != generation {
                     return Outcome::Unauthorized;
                 }
-                bound(&mut cache, MAX_CACHED_CREDENTIALS);
+                let mut cache = lock(&self.cache);
+                bound(&mut cache, MAX_CACHED_CREDENTIALS, generation);
                 cache.insert(
                     cache_key,
                     Expiring {
                         value: principal.clone(),
                         until: Instant::now() + self.config.credential_cache_ttl,
+                        generation,
                     },
                 );
                 Outcome::Authenticated {
@@ -321,13 +315,10 @@ impl Authenticator {
         if let Err(wait) = lock(&self.limiter).take(&first.username, client) {
             return Outcome::Limited(wait);
         }
-        let (principal, creds) = match self.users.get(&first.username).await {
-            Ok(Some(user)) => (Some(Arc::new(Principal::from(&user))), user.scram),
-            Ok(None) => (None, self.unknown_user_creds(&first.username)),
-            Err(e) => {
-                tracing::error!(error = %e, "user store failure");
-                return Outcome::Unavailable;
-            }
+        let generation = self.users.generation();
+        let (principal, creds) = match self.users.get(&first.username) {
+            Some(user) => (Some(Arc::new(Principal::from(&user))), user.scram),
+            None => (None, self.unknown_user_creds(&first.username)),
         };
         let server_nonce = random_token(18);
         let (exchange, server_first) =
@@ -335,7 +326,7 @@ impl Authenticator {
         let sid = random_token(32);
         {
             let mut pending = lock(&self.exchanges);
-            bound(&mut pending, MAX_PENDING_EXCHANGES);
+            bound(&mut pending, MAX_PENDING_EXCHANGES, generation);
             if pending.len() >= MAX_PENDING_EXCHANGES {
                 return Outcome::Limited(EXCHANGE_TTL);
             }
@@ -348,6 +339,7 @@ impl Authenticator {
                         creds,
                     },
                     until: Instant::now() + EXCHANGE_TTL,
+                    generation,
                 },
             );
         }
@@ -358,10 +350,12 @@ impl Authenticator {
     }
 
     fn scram_finish(&self, sid: &str, client_final: &str, client: IpAddr) -> Outcome {
-        // One use only: a replayed client-final finds nothing.
+        // One use only: a replayed client-final finds nothing. An exchange begun before a user
+        // change is void: it may carry the old password's keys.
+        let generation = self.users.generation();
         let Some(pending) = lock(&self.exchanges)
             .remove(&token_key(sid))
-            .filter(|p| p.until > Instant::now())
+            .filter(|p| p.valid(Instant::now(), generation))
         else {
             return Outcome::Unauthorized;
         };
@@ -374,12 +368,13 @@ impl Authenticator {
             (Ok(server_final), Some(principal)) => {
                 lock(&self.limiter).refund(&exchange.username, client);
                 let mut sessions = lock(&self.sessions);
-                bound(&mut sessions, MAX_SESSIONS);
+                bound(&mut sessions, MAX_SESSIONS, generation);
                 sessions.insert(
                     token_key(sid),
                     Expiring {
                         value: principal.clone(),
                         until: Instant::now() + self.config.session_ttl,
+                        generation,
                     },
                 );
                 Outcome::Authenticated {
@@ -394,10 +389,11 @@ impl Authenticator {
 
     fn session(&self, sid: &str) -> Outcome {
         let now = Instant::now();
+        let generation = self.users.generation();
         let mut sessions = lock(&self.sessions);
         let key = token_key(sid);
         match sessions.get(&key) {
-            Some(s) if s.until > now => Outcome::Authenticated {
+            Some(s) if s.valid(now, generation) => Outcome::Authenticated {
                 principal: s.value.clone(),
                 info: None,
             },
@@ -425,10 +421,13 @@ impl Authenticator {
         mac.finalize().into_bytes().into()
     }
 
-    /// Stable per name for this process, so repeated probes see the same salt, and keys no
-    /// password can match.
+    /// Stable per name across nodes and restarts (keyed by the store's secret), so repeated
+    /// probes see the same salt, and keys no password can match.
     fn unknown_user_creds(&self, name: &str) -> ScramCredentials {
-        let salt = self.keyed(&[b"salt\0", name.as_bytes()]);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.users.salt_key())
+            .expect("HMAC takes any key length");
+        mac.update(name.as_bytes());
+        let salt: [u8; 32] = mac.finalize().into_bytes().into();
         let mut stored_key = [0u8; 32];
         let mut server_key = [0u8; 32];
         fill_random(&mut stored_key);
@@ -464,11 +463,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Keeps a map of expiring entries under `max`: drops expired ones when full.
-fn bound<K: Eq + Hash, T>(map: &mut HashMap<K, Expiring<T>>, max: usize) {
+/// Keeps a map of expiring entries under `max`: drops expired and stale ones when full.
+fn bound<K: Eq + Hash, T>(map: &mut HashMap<K, Expiring<T>>, max: usize, generation: u64) {
     if map.len() >= max {
         let now = Instant::now();
-        map.retain(|_, e| e.until > now);
+        map.retain(|_, e| e.valid(now, generation));
     }
 }
 

@@ -53,6 +53,7 @@ use crate::registry::record::{GlobalKeyForm, RawRecord, Record};
 pub const DEFAULT_TOPIC: &str = "_schemas";
 
 pub struct KafkaStore {
+    brokers: String,
     topic: String,
     producer: FutureProducer,
     consumer: Arc<StreamConsumer<ReaderContext>>,
@@ -74,18 +75,12 @@ impl KafkaStore {
             Some((b, t)) => (b, t),
             None => (rest, DEFAULT_TOPIC),
         };
-        let valid_topic = topic.len() <= 249
-            && topic
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            && topic != "."
-            && topic != "..";
         let valid_brokers = !brokers.is_empty()
             && brokers.split(',').all(|b| {
                 b.rsplit_once(':')
                     .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
             });
-        (valid_topic && valid_brokers).then(|| (brokers.to_string(), topic.to_string()))
+        (valid_topic(topic) && valid_brokers).then(|| (brokers.to_string(), topic.to_string()))
     }
 
     /// Connects, creates or verifies the topic and marks the log's current end with a NOOP.
@@ -129,6 +124,7 @@ impl KafkaStore {
         ensure_topic(&admin, &consumer, topic, brokers_up, config).await?;
 
         let mut store = KafkaStore {
+            brokers: brokers.to_string(),
             topic: topic.to_string(),
             producer,
             consumer,
@@ -232,6 +228,11 @@ impl KafkaStore {
         Ok(out)
     }
 
+    /// The bootstrap servers, for opening a companion topic (the users topic) on the same cluster.
+    pub fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
     /// The log offset replay must reach before the node serves: the NOOP written on open.
     pub fn opened_at(&self) -> i64 {
         self.opened_at
@@ -259,6 +260,17 @@ impl KafkaStore {
             .map(|(_, high)| high)
             .map_err(kafka)
     }
+}
+
+/// Kafka's rule for topic names.
+pub fn valid_topic(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= 249
+        && topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && topic != "."
+        && topic != ".."
 }
 
 /// The reader's librdkafka context: reaching the end of the partition is how the reader knows
@@ -361,7 +373,7 @@ async fn ensure_topic(
                     topic,
                     replication,
                     wanted = config.replication_factor,
-                    "creating the schemas topic with fewer replicas than configured because only \
+                    "creating a topic with fewer replicas than configured because only \
                      {brokers_up} broker(s) are up; add brokers and raise it in production"
                 );
             }
@@ -378,7 +390,7 @@ async fn ensure_topic(
                     }
                 }
             }
-            tracing::info!(topic, replication, "created the schemas topic");
+            tracing::info!(topic, replication, "created the topic");
             // Metadata may lag creation by a moment; the topic must be visible before use.
             let deadline = Instant::now() + config.init_timeout;
             while partitions(consumer, topic, config.init_timeout)
@@ -409,7 +421,7 @@ async fn verify_topic(
         .unwrap_or(0);
     if n != 1 {
         return Err(StoreError::Topic(format!(
-            "topic '{topic}' has {n} partitions; the schemas topic must have exactly 1, \
+            "topic '{topic}' has {n} partitions; a registry topic must have exactly 1, \
              or records lose their order"
         )));
     }
@@ -429,8 +441,8 @@ async fn verify_topic(
         .unwrap_or_default();
     if policy != "compact" {
         return Err(StoreError::Topic(format!(
-            "topic '{topic}' has cleanup.policy '{policy}'; the schemas topic must be 'compact' \
-             (only), or the broker will delete schemas"
+            "topic '{topic}' has cleanup.policy '{policy}'; a registry topic must be 'compact' \
+             (only), or the broker will delete its records"
         )));
     }
     Ok(())

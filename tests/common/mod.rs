@@ -37,12 +37,19 @@ impl TestServer {
 
     /// The harness's configuration for a server on `dir`'s store.
     pub fn config_for(dir: &TempDir) -> schemata::Config {
+        let store = store_url(dir);
+        // Users (when auth is on) go to a topic of this test's own too.
+        let users_topic = match store.rsplit_once('/') {
+            Some((_, topic)) if on_kafka() => format!("{topic}-users"),
+            _ => schemata::config::KafkaConfig::default().users_topic,
+        };
         schemata::Config {
-            store: store_url(dir),
+            store,
             max_body_bytes: 64 * 1024,
             kafka: schemata::config::KafkaConfig {
                 // Tansu holds each fetch for the full wait; keep writes quick.
                 fetch_wait: std::time::Duration::from_millis(10),
+                users_topic,
                 ..Default::default()
             },
             ..Default::default()
