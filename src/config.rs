@@ -32,6 +32,11 @@ pub struct Config {
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// PEM file of the CAs whose client certificates are accepted (see `crate::tls`); none:
+    /// clients are not asked for one.
+    pub client_ca: Option<PathBuf>,
+    /// Refuse connections without a valid client certificate (needs `client_ca`).
+    pub client_cert_required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +143,18 @@ pub struct Overrides {
     /// PEM private key for HTTPS (with --tls-cert)
     #[arg(long, env = "SCHEMATA_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates for client certificates; a verified certificate's common name
+    /// names the user (with auth on)
+    #[arg(long, env = "SCHEMATA_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Refuse HTTPS clients without a certificate signed by --tls-client-ca
+    #[arg(
+        long,
+        env = "SCHEMATA_TLS_CLIENT_CERT_REQUIRED",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub tls_client_cert_required: Option<bool>,
     /// Kafka client settings (a `[kafka]` table in the file)
     #[command(flatten)]
     #[serde(default)]
@@ -308,7 +325,20 @@ impl Config {
                 cli.tls_cert.or(from_file.tls_cert),
                 cli.tls_key.or(from_file.tls_key),
             ) {
-                (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert,
+                    key,
+                    client_ca: cli.tls_client_ca.or(from_file.tls_client_ca),
+                    client_cert_required: cli
+                        .tls_client_cert_required
+                        .or(from_file.tls_client_cert_required)
+                        .unwrap_or(false),
+                }),
+                (None, None)
+                    if cli.tls_client_ca.is_some() || from_file.tls_client_ca.is_some() =>
+                {
+                    anyhow::bail!("tls_client_ca needs tls_cert and tls_key")
+                }
                 (None, None) => None,
                 _ => anyhow::bail!("tls_cert and tls_key must be given together"),
             },

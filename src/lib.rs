@@ -20,6 +20,7 @@ pub mod config;
 pub mod node;
 pub mod registry;
 pub mod store;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,7 +32,7 @@ use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 /// Serves `app` over HTTPS (rustls, ring provider: the one the workspace already builds), with
-/// the same graceful shutdown as plain HTTP.
+/// the same graceful shutdown as plain HTTP, and client certificates when configured.
 async fn serve_tls<M>(
     files: &config::TlsFiles,
     listener: TcpListener,
@@ -44,24 +45,17 @@ where
         + 'static,
     M::MakeFuture: Send,
 {
-    // Installing twice (several servers in one process) is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot load TLS certificate {} / key {}: {e}",
-                files.cert.display(),
-                files.key.display()
-            )
-        })?;
+    let rustls = tls::server_config(files)?;
     let handle = axum_server::Handle::new();
     let on_shutdown = handle.clone();
     tokio::spawn(async move {
         shutdown.await;
         on_shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
     });
-    axum_server::from_tcp_rustls(listener.into_std()?, rustls)?
+    axum_server::from_tcp(listener.into_std()?)?
+        .acceptor(tls::IdentifyingAcceptor(
+            axum_server::tls_rustls::RustlsAcceptor::new(rustls),
+        ))
         .handle(handle)
         .serve(app)
         .await?;

@@ -20,6 +20,8 @@ async fn serves_https_with_the_configured_certificate() {
         tls: Some(schemata::config::TlsFiles {
             cert: cert_path,
             key: key_path,
+            client_ca: None,
+            client_cert_required: false,
         }),
         ..Default::default()
     };
@@ -71,4 +73,218 @@ async fn serves_https_with_the_configured_certificate() {
         .expect("graceful shutdown")
         .unwrap()
         .unwrap();
+}
+
+/// A CA, and certificates it signs for `localhost` (server) or for a client named `cn`.
+struct Pki {
+    ca: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        Pki { ca, ca_key }
+    }
+
+    /// (certificate PEM, key PEM)
+    fn issue(&self, cn: &str, server: bool) -> (String, String) {
+        let names = if server {
+            vec!["localhost".into()]
+        } else {
+            vec![]
+        };
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.extended_key_usages = vec![if server {
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth
+        } else {
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth
+        }];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn client(&self, identity: Option<(String, String)>) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca.pem().as_bytes()).unwrap())
+            .timeout(Duration::from_secs(10));
+        if let Some((cert, key)) = identity {
+            let pem = format!("{cert}{key}");
+            builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+        }
+        builder.build().unwrap()
+    }
+}
+
+/// Starts an HTTPS registry with auth on and client certificates from `pki`'s CA; returns its
+/// base URL and a way to stop it.
+async fn mtls_server(
+    dir: &tempfile::TempDir,
+    pki: &Pki,
+    required: bool,
+) -> (
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    use schemata::auth::{Role, User};
+    let store_url = format!("sqlite://{}", dir.path().join("schemata.db").display());
+    let store = schemata::store::Store::open(&store_url).await.unwrap();
+    let users = schemata::auth::store::UserStore::open(&store, &Default::default())
+        .await
+        .unwrap();
+    for (name, role, grants) in [
+        ("root", Role::Admin, vec![]),
+        ("ci-pipeline", Role::Write, vec!["ci-".to_string()]),
+    ] {
+        let user = User::new(name, "a-long-password", role, grants).unwrap();
+        assert!(users.insert(&user).await.unwrap());
+    }
+    drop(users);
+    store.close().await;
+
+    let (cert, key) = pki.issue("localhost", true);
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("cert.pem"), cert).unwrap();
+    std::fs::write(path("key.pem"), key).unwrap();
+    std::fs::write(path("ca.pem"), pki.ca.pem()).unwrap();
+    let config = schemata::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store: store_url,
+        tls: Some(schemata::config::TlsFiles {
+            cert: path("cert.pem"),
+            key: path("key.pem"),
+            client_ca: Some(path("ca.pem")),
+            client_cert_required: required,
+        }),
+        auth: schemata::auth::AuthConfig {
+            enabled: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let url = format!(
+        "https://localhost:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        schemata::serve(&config, listener, async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    // Ready once /health answers (it needs no credentials, but may need a certificate).
+    let probe = pki.client(Some(pki.issue("probe", false)));
+    for _ in 0..100 {
+        if probe.get(format!("{url}/health")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (url, tx, server)
+}
+
+#[tokio::test]
+async fn client_certificates_name_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new("Schemata test CA");
+    let (url, stop, server) = mtls_server(&dir, &pki, false).await;
+    let schema = serde_json::json!({"schema": r#"{"type":"record","name":"R","fields":[]}"#});
+    let register = |client: &reqwest::Client, subject: &str| {
+        client
+            .post(format!("{url}/subjects/{subject}/versions"))
+            .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+            .body(schema.to_string())
+            .send()
+    };
+
+    // The certificate's common name is the user, with that user's role and grants.
+    let ci = pki.client(Some(pki.issue("ci-pipeline", false)));
+    assert_eq!(register(&ci, "ci-orders").await.unwrap().status(), 200);
+    assert_eq!(register(&ci, "orders").await.unwrap().status(), 403);
+    let subjects: Value = ci
+        .get(format!("{url}/subjects"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(subjects, serde_json::json!(["ci-orders"]));
+
+    // A verified certificate naming no user is not enough …
+    let stranger = pki.client(Some(pki.issue("stranger", false)));
+    let resp = stranger
+        .get(format!("{url}/subjects"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    // … and an Authorization header decides over the certificate.
+    let resp = ci
+        .get(format!("{url}/subjects"))
+        .basic_auth("root", Some("wrong-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+
+    // Certificates are optional here: Basic still works without one.
+    let anonymous = pki.client(None);
+    assert_eq!(
+        anonymous
+            .get(format!("{url}/subjects"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let resp = anonymous
+        .get(format!("{url}/subjects"))
+        .basic_auth("root", Some("a-long-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // A certificate from another CA fails the handshake, even for user names that exist.
+    let other = Pki::new("Another CA");
+    let forged = pki.client(Some(other.issue("ci-pipeline", false)));
+    assert!(forged.get(format!("{url}/subjects")).send().await.is_err());
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn required_client_certificates_refuse_connections_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new("Schemata test CA");
+    let (url, stop, server) = mtls_server(&dir, &pki, true).await;
+    let anonymous = pki.client(None);
+    let basic = anonymous
+        .get(format!("{url}/subjects"))
+        .basic_auth("root", Some("a-long-password"))
+        .send()
+        .await;
+    assert!(basic.is_err(), "{basic:?}");
+    let ci = pki.client(Some(pki.issue("ci-pipeline", false)));
+    let resp = ci.get(format!("{url}/subjects")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }

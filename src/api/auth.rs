@@ -41,6 +41,7 @@ use crate::auth::users::{check_grants, UserSummary};
 use crate::auth::{Authenticator, Outcome, Principal, Role, User, REALM};
 use crate::node::NodeError;
 use crate::store::StoreError;
+use crate::tls::ClientIdentity;
 
 /// `router` with the `/admin/users` API, and — when `auth` is given (`[auth] enabled`) —
 /// authentication and authorization in front of everything. Without auth the user API answers
@@ -152,7 +153,15 @@ async fn guard(State(auth): State<Arc<Authenticator>>, mut req: Request, next: N
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
-    match auth.authenticate(authorization.as_deref(), client).await {
+    let certified = req
+        .extensions()
+        .get::<ClientIdentity>()
+        .and_then(|c| c.0.clone());
+    let outcome = match (authorization.as_deref(), certified) {
+        (None, Some(name)) => auth.certificate(&name),
+        (authorization, _) => auth.authenticate(authorization, client).await,
+    };
+    match outcome {
         Outcome::Authenticated { principal, info } => {
             if !allowed(&principal, role, &target) {
                 return respond(

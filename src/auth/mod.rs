@@ -23,6 +23,10 @@
 //! random bits, so use TLS). A client that knows nothing of this simply runs the exchange again,
 //! which stays correct. RFC 7804 §5.1's one-round-trip reauthentication is not implemented.
 //!
+//! **Client certificates** (`tls_client_ca`, see [`crate::tls`]): a request without an
+//! `Authorization` header on a connection whose certificate was verified runs as the user its
+//! subject common name names. A header, when present, always decides instead.
+//!
 //! **Failed logins** drain a token bucket per user name and per client address
 //! (`max_failed_logins` in a burst, one more per `failed_login_refill`); an empty bucket answers
 //! 429 before any password is checked, right or wrong, so the limit cannot be probed around.
@@ -174,6 +178,19 @@ impl Authenticator {
     /// Held across a user-management change (read, modify, write back).
     pub async fn user_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.user_writes.lock().await
+    }
+
+    /// A client whose TLS certificate, verified against `tls_client_ca` during the handshake,
+    /// names `name`: that user, if there is one. The handshake proved the client holds the
+    /// certificate's key, so no password is involved and no failed login is counted.
+    pub fn certificate(&self, name: &str) -> Outcome {
+        match self.users.get(name) {
+            Some(user) => Outcome::Authenticated {
+                principal: Arc::new(Principal::from(&user)),
+                info: None,
+            },
+            None => Outcome::Unauthorized,
+        }
     }
 
     /// Checks an `Authorization` header value from `client`.
