@@ -28,7 +28,7 @@ enum Command {
         #[command(flatten)]
         overrides: Overrides,
     },
-    /// Manage users in the SQLite store (`[auth]`); run while the server is stopped.
+    /// Manage users in the store (`[auth]`); on SQLite, run while the server is stopped
     User(schemata::auth::cli::UserArgs),
 }
 
@@ -38,6 +38,8 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(
             EnvFilter::try_from_env("SCHEMATA_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        // stderr, as the README says: stdout is for what `schemata user list` prints.
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let (file, overrides) = match cli.command {

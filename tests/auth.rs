@@ -1156,3 +1156,111 @@ async fn registries_sharing_a_users_topic_agree_on_users() {
     b.stop().await;
     a.stop().await;
 }
+
+/// Nothing secret reaches the log, even at its most verbose: not passwords (right, wrong or
+/// newly set), not `Authorization` values, not SCRAM session ids. The real binary, its stderr
+/// captured at `SCHEMATA_LOG=trace`. (SQLite only: the binary is pointed at a file.)
+#[test]
+fn no_secret_reaches_the_log() {
+    if on_kafka() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(add_users(&dir, &[("root", Role::Admin, &[])]));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_schemata"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--store", &common::store_url(&dir), "--auth-enabled"])
+        .env("SCHEMATA_LOG", "trace")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let new_password = "Log-Secret-New-9931";
+    let wrong_password = "Log-Secret-Wrong-4417";
+    let sid = rt.block_on(async {
+        let client = Client::new();
+        let mut up = false;
+        for _ in 0..200 {
+            if client.get(format!("{url}/health")).send().await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(up, "the binary did not serve");
+        let get = |user: &str, pass: &str| {
+            client
+                .get(format!("{url}/subjects"))
+                .basic_auth(user, Some(pass))
+                .send()
+        };
+        assert_eq!(get("root", &password("root")).await.unwrap().status(), 200);
+        assert_eq!(get("root", wrong_password).await.unwrap().status(), 401);
+        let add = client
+            .post(format!("{url}/admin/users"))
+            .basic_auth("root", Some(password("root")))
+            .header("Content-Type", CT)
+            .body(json!({"name": "newbie", "password": new_password}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(add.status(), 200);
+        assert_eq!(get("newbie", new_password).await.unwrap().status(), 200);
+        let first = client
+            .get(format!("{url}/subjects"))
+            .header(
+                "Authorization",
+                format!(
+                    "SCRAM-SHA-256 data={}",
+                    B64.encode("n,,n=root,r=abcdefghijklmnop")
+                ),
+            )
+            .send()
+            .await
+            .unwrap();
+        let challenge = first.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        challenge
+            .split(',')
+            .find_map(|p| p.trim().strip_prefix("SCRAM-SHA-256 sid="))
+            .unwrap()
+            .to_string()
+    });
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    // The capture works: requests were logged, with their paths.
+    assert!(
+        log.contains("/admin/users") && log.contains("/subjects"),
+        "{log}"
+    );
+    let secrets = [
+        password("root"),
+        wrong_password.to_string(),
+        new_password.to_string(),
+        B64.encode(format!("root:{}", password("root"))),
+        B64.encode(format!("root:{wrong_password}")),
+        B64.encode(format!("newbie:{new_password}")),
+        sid,
+    ];
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log holds a secret: {secret}"
+        );
+    }
+}
