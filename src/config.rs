@@ -301,6 +301,15 @@ impl KafkaConfig {
 }
 
 impl Config {
+    /// The config a TOML text alone gives (tests).
+    #[cfg(test)]
+    fn load_str(toml: &str) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("schemata.toml");
+        std::fs::write(&path, toml)?;
+        Config::load(Some(&path), Overrides::default())
+    }
+
     /// Builds the config from an optional TOML file and the env/flag overrides.
     pub fn load(file: Option<&PathBuf>, cli: Overrides) -> anyhow::Result<Config> {
         let from_file: Overrides = match file {
@@ -335,9 +344,12 @@ impl Config {
                         .unwrap_or(false),
                 }),
                 (None, None)
-                    if cli.tls_client_ca.is_some() || from_file.tls_client_ca.is_some() =>
+                    if cli.tls_client_ca.is_some()
+                        || from_file.tls_client_ca.is_some()
+                        || cli.tls_client_cert_required == Some(true)
+                        || from_file.tls_client_cert_required == Some(true) =>
                 {
-                    anyhow::bail!("tls_client_ca needs tls_cert and tls_key")
+                    anyhow::bail!("client certificates need tls_cert and tls_key")
                 }
                 (None, None) => None,
                 _ => anyhow::bail!("tls_cert and tls_key must be given together"),
@@ -345,6 +357,13 @@ impl Config {
             kafka: KafkaConfig::load(from_file.kafka, cli.kafka)?,
             auth: crate::auth::AuthConfig::load(from_file.auth, cli.auth)?,
         };
+        if config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_cert_required && t.client_ca.is_none())
+        {
+            anyhow::bail!("tls_client_cert_required needs tls_client_ca");
+        }
         if config.max_body_bytes < 1024 {
             anyhow::bail!("max_body_bytes must be at least 1024");
         }
@@ -355,6 +374,19 @@ impl Config {
 #[cfg(test)]
 mod kafka_tests {
     use super::*;
+
+    #[test]
+    fn client_certificate_settings_need_what_they_depend_on() {
+        let load = |toml: &str| Config::load_str(toml);
+        assert!(load("tls_client_cert_required = true").is_err());
+        assert!(load("tls_client_ca = \"ca.pem\"").is_err());
+        let tls = "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
+        assert!(load(&format!("{tls}tls_client_cert_required = true")).is_err());
+        let ok = load(&format!("{tls}tls_client_ca = \"ca.pem\"")).unwrap();
+        let files = ok.tls.unwrap();
+        assert_eq!(files.client_ca, Some(PathBuf::from("ca.pem")));
+        assert!(!files.client_cert_required);
+    }
 
     #[test]
     fn layers_kafka_settings_and_never_prints_the_password() {

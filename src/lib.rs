@@ -75,8 +75,11 @@ pub async fn serve(
     let store = store::Store::open_with(&config.store, &config.kafka).await?;
     let auth = auth::Authenticator::open(&config.auth, &store, &config.kafka).await?;
     let node = Node::open(store).await?;
-    let app = api::auth::layer(api::router(node.clone(), config.max_body_bytes), auth)
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = api::auth::layer(
+        api::router(node.clone(), config.max_body_bytes),
+        auth.clone(),
+    )
+    .layer(tower_http::trace::TraceLayer::new_for_http());
     // Confluent tolerates a trailing slash (`/subjects/`); trimming must happen before routing.
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);
     let addr = listener.local_addr()?;
@@ -93,6 +96,9 @@ pub async fn serve(
         Some(files) => serve_tls(files, listener, app, shutdown).await?,
     }
     node.close().await;
+    if let Some(auth) = auth {
+        auth.users().close().await;
+    }
     tracing::info!("schemata stopped");
     Ok(())
 }

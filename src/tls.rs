@@ -104,26 +104,35 @@ where
     }
 }
 
-/// The first common name in the certificate's subject.
+/// The certificate subject's common name. A subject with several is refused: tools disagree
+/// on which one counts (the first, or the last), and a CA checking one while we read the other
+/// would let a certificate name someone else.
 fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
     let cert = x509_cert::Certificate::from_der(cert.as_ref()).ok()?;
-    cert.tbs_certificate
-        .subject
+    only_common_name(&cert.tbs_certificate.subject)
+}
+
+fn only_common_name(subject: &x509_cert::name::Name) -> Option<String> {
+    let mut names = subject
         .0
         .iter()
         .flat_map(|rdn| rdn.0.iter())
-        .find(|atv| atv.oid == x509_cert::der::oid::db::rfc4519::CN)
-        .and_then(|atv| {
-            atv.value
-                .decode_as::<x509_cert::der::asn1::Utf8StringRef<'_>>()
-                .map(|s| s.as_str().to_string())
-                .or_else(|_| {
-                    atv.value
-                        .decode_as::<x509_cert::der::asn1::PrintableStringRef<'_>>()
-                        .map(|s| s.as_str().to_string())
-                })
-                .ok()
-        })
+        .filter(|atv| atv.oid == x509_cert::der::oid::db::rfc4519::CN);
+    let only = names.next()?;
+    if names.next().is_some() {
+        return None;
+    }
+    Some(only).and_then(|atv| {
+        atv.value
+            .decode_as::<x509_cert::der::asn1::Utf8StringRef<'_>>()
+            .map(|s| s.as_str().to_string())
+            .or_else(|_| {
+                atv.value
+                    .decode_as::<x509_cert::der::asn1::PrintableStringRef<'_>>()
+                    .map(|s| s.as_str().to_string())
+            })
+            .ok()
+    })
 }
 
 #[cfg(test)]
@@ -139,5 +148,17 @@ mod tests {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         assert_eq!(common_name(cert.der()), Some("ci-pipeline".into()));
+    }
+
+    #[test]
+    fn a_subject_with_two_common_names_names_nobody() {
+        use std::str::FromStr;
+        let name = |s: &str| x509_cert::name::Name::from_str(s).unwrap();
+        assert_eq!(
+            only_common_name(&name("CN=alice,O=acme")),
+            Some("alice".into())
+        );
+        assert_eq!(only_common_name(&name("CN=alice,CN=admin")), None);
+        assert_eq!(only_common_name(&name("O=acme")), None);
     }
 }

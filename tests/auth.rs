@@ -1153,6 +1153,31 @@ async fn registries_sharing_a_users_topic_agree_on_users() {
         .await
         .unwrap();
     assert_eq!(fresh.status(), StatusCode::OK);
+
+    // Two admins, one per registry, change dave one right after the other: B demotes him, A
+    // (before its tailer has run) resets his password. A's change must not restore the role
+    // it last saw.
+    let demote = json!({"role": "read"});
+    let (status, body) = b
+        .call_as(
+            "root",
+            Method::PUT,
+            "/admin/users/dave/grants",
+            Some(demote),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let reset = json!({"password": "a-third-password-7"});
+    let (status, body) = a
+        .call_as(
+            "root",
+            Method::PUT,
+            "/admin/users/dave/password",
+            Some(reset),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["role"], "read", "A undid B's demotion: {body}");
     b.stop().await;
     a.stop().await;
 }

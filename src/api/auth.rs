@@ -19,8 +19,10 @@
 //!
 //! Responses that name subjects without the request naming one — the `/subjects` and `/schemas`
 //! listings and `/schemas/ids/{id}/subjects|versions` — list only the subjects the user's
-//! grants cover ([`Viewer`]), as Confluent's RBAC does, so a prefix-limited user can neither be
-//! refused a listing (which would break UIs) nor learn other teams' subject names from it.
+//! grants cover ([`Viewer`]), as Confluent's RBAC does, so a prefix-limited user is neither
+//! refused a listing (which would break UIs) nor shown other teams' subjects in one. Schemas by
+//! id stay readable to every reader (deserializers need them), and with them whatever subject
+//! names their `references` carry.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -37,7 +39,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::{ok, respond, JsonBody, PathParams};
-use crate::auth::users::{check_grants, UserSummary};
+use crate::auth::users::{check_grants, secrets, UserSummary};
 use crate::auth::{Authenticator, Outcome, Principal, Role, User, REALM};
 use crate::node::NodeError;
 use crate::store::StoreError;
@@ -157,9 +159,11 @@ async fn guard(State(auth): State<Arc<Authenticator>>, mut req: Request, next: N
         .extensions()
         .get::<ClientIdentity>()
         .and_then(|c| c.0.clone());
-    let outcome = match (authorization.as_deref(), certified) {
-        (None, Some(name)) => auth.certificate(&name),
-        (authorization, _) => auth.authenticate(authorization, client).await,
+    // A header, even an unreadable one, decides over the certificate.
+    let has_header = req.headers().contains_key(header::AUTHORIZATION);
+    let outcome = match certified {
+        Some(name) if !has_header => auth.certificate(&name),
+        _ => auth.authenticate(authorization.as_deref(), client).await,
     };
     match outcome {
         Outcome::Authenticated { principal, info } => {
@@ -372,15 +376,18 @@ async fn set_password(
 ) -> Result<Response, ApiError> {
     let auth = enabled(&auth)?;
     let _writing = auth.user_writes().await;
-    let mut user = existing(auth, &name)?;
-    let user =
-        tokio::task::spawn_blocking(move || user.set_password(&body.password).map(|()| user))
-            .await
-            .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
-            .map_err(invalid)?;
-    if !auth.users().update(&user).await.map_err(store_error)? {
-        return Err(no_user(&name));
-    }
+    existing(auth, &name)?;
+    // argon2 and PBKDF2 are slow on purpose: off the request threads.
+    let (phc, scram) = tokio::task::spawn_blocking(move || secrets(&body.password))
+        .await
+        .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
+        .map_err(invalid)?;
+    let user = auth
+        .users()
+        .modify(&name, |u| (u.password_phc, u.scram) = (phc, scram))
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| no_user(&name))?;
     Ok(ok(&user.summary()))
 }
 
@@ -401,20 +408,26 @@ async fn set_grants(
     if body.role.is_none() && body.grants.is_none() {
         return Err(invalid("Give a role, grants, or both".into()));
     }
-    let mut user = existing(auth, &name)?;
-    if let Some(role) = body.role {
-        if user.role == Role::Admin && role != Role::Admin {
-            keep_an_admin(auth, &name)?;
-        }
-        user.role = role;
+    let user = existing(auth, &name)?;
+    if body.role.is_some_and(|r| r != Role::Admin) && user.role == Role::Admin {
+        keep_an_admin(auth, &name)?;
     }
-    if let Some(grants) = body.grants {
-        check_grants(&grants).map_err(invalid)?;
-        user.grants = grants;
+    if let Some(grants) = &body.grants {
+        check_grants(grants).map_err(invalid)?;
     }
-    if !auth.users().update(&user).await.map_err(store_error)? {
-        return Err(no_user(&name));
-    }
+    let user = auth
+        .users()
+        .modify(&name, |u| {
+            if let Some(role) = body.role {
+                u.role = role;
+            }
+            if let Some(grants) = body.grants {
+                u.grants = grants;
+            }
+        })
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| no_user(&name))?;
     let summary: UserSummary = user.summary();
     Ok(ok(&summary))
 }

@@ -77,6 +77,18 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
         ..Overrides::default()
     };
     let config = Config::load(args.config.as_ref(), overrides)?;
+    // On Kafka only the users topic is opened: `_schemas` is neither created nor written.
+    if let Some(rest) = config.store.strip_prefix("kafka://") {
+        let (brokers, topic) = crate::store::kafka::KafkaStore::parse_url(rest)
+            .ok_or_else(|| crate::store::StoreError::BadUrl(config.store.clone()))?;
+        if topic == config.kafka.users_topic {
+            anyhow::bail!("the users topic cannot be the schemas topic '{topic}'");
+        }
+        let users = UserStore::open_kafka(&brokers, &config.kafka).await?;
+        let result = execute(&users, args.command).await;
+        users.close().await;
+        return result;
+    }
     let store = crate::store::Store::open_with(&config.store, &config.kafka)
         .await
         .map_err(|e| match e {
@@ -131,10 +143,13 @@ async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> 
             name,
             password_stdin,
         } => {
-            let mut user = existing(users, &name)?;
+            existing(users, &name)?;
             let password = read_password(&name, password_stdin)?;
-            user.set_password(&password).map_err(anyhow::Error::msg)?;
-            users.update(&user).await?;
+            let (phc, scram) = super::users::secrets(&password).map_err(anyhow::Error::msg)?;
+            users
+                .modify(&name, |u| (u.password_phc, u.scram) = (phc, scram))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user '{name}'"))?;
             println!("password of '{name}' changed");
         }
         UserCommand::Grant {
@@ -143,20 +158,23 @@ async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> 
             prefixes,
             all_subjects,
         } => {
-            let mut user = existing(users, &name)?;
             if role.is_none() && prefixes.is_empty() && !all_subjects {
                 anyhow::bail!("give --role, --prefix or --all-subjects");
             }
-            if let Some(role) = role {
-                user.role = role;
-            }
-            if all_subjects {
-                user.grants.clear();
-            } else if !prefixes.is_empty() {
-                super::users::check_grants(&prefixes).map_err(anyhow::Error::msg)?;
-                user.grants = prefixes;
-            }
-            users.update(&user).await?;
+            super::users::check_grants(&prefixes).map_err(anyhow::Error::msg)?;
+            let user = users
+                .modify(&name, |u| {
+                    if let Some(role) = role {
+                        u.role = role;
+                    }
+                    if all_subjects {
+                        u.grants.clear();
+                    } else if !prefixes.is_empty() {
+                        u.grants = prefixes;
+                    }
+                })
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user '{name}'"))?;
             let summary = user.summary();
             println!(
                 "'{}' is now {} on {}",

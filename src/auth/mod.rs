@@ -34,9 +34,9 @@
 //! secret kept in the store, so neither timing nor the exchange — on any node, before or after a
 //! restart — tells whether a user exists.
 //!
-//! **Changes** to users, through any node or the CLI, bump the store's generation; everything
-//! remembered above (cached Basic logins, pending exchanges, sessions) is stamped with the
-//! generation it was made under and ignored once it is stale.
+//! **Changes** to a user, through any node or the CLI, end what was remembered about that user
+//! (cached Basic logins, pending exchanges, sessions): each is stamped when made and ignored
+//! once the store says the user changed since ([`UserStore::unchanged_since`]).
 
 pub mod cli;
 pub mod config;
@@ -116,13 +116,14 @@ pub struct Authenticator {
 struct Expiring<T> {
     value: T,
     until: Instant,
-    /// The user store's generation when this was made: valid only while it is current.
-    generation: u64,
+    /// The user store's stamp when this was made.
+    stamp: u64,
 }
 
 impl<T> Expiring<T> {
-    fn valid(&self, now: Instant, generation: u64) -> bool {
-        self.until > now && self.generation == generation
+    /// Unexpired, and `user` has not changed since this was made.
+    fn valid(&self, now: Instant, users: &UserStore, user: &str) -> bool {
+        self.until > now && users.unchanged_since(user, self.stamp)
     }
 }
 
@@ -226,11 +227,11 @@ impl Authenticator {
         let cache_key = self.cache_key(name, pass);
         let now = Instant::now();
         // A user change during the hash must not let the old verdict count: it is stamped with
-        // the generation read before the lookup.
-        let generation = self.users.generation();
+        // the store's stamp from before the lookup.
+        let stamp = self.users.stamp();
         if let Some(hit) = lock(&self.cache)
             .get(&cache_key)
-            .filter(|e| e.valid(now, generation))
+            .filter(|e| e.valid(now, &self.users, name))
         {
             return Outcome::Authenticated {
                 principal: hit.value.clone(),
@@ -267,17 +268,17 @@ impl Authenticator {
             Some(user) if matched => {
                 lock(&self.limiter).refund(name, client);
                 let principal = Arc::new(Principal::from(&user));
-                if self.users.generation() != generation {
+                if !self.users.unchanged_since(name, stamp) {
                     return Outcome::Unauthorized;
                 }
                 let mut cache = lock(&self.cache);
-                bound(&mut cache, MAX_CACHED_CREDENTIALS, generation);
+                bound(&mut cache, MAX_CACHED_CREDENTIALS);
                 cache.insert(
                     cache_key,
                     Expiring {
                         value: principal.clone(),
                         until: Instant::now() + self.config.credential_cache_ttl,
-                        generation,
+                        stamp,
                     },
                 );
                 Outcome::Authenticated {
@@ -332,7 +333,7 @@ impl Authenticator {
         if let Err(wait) = lock(&self.limiter).take(&first.username, client) {
             return Outcome::Limited(wait);
         }
-        let generation = self.users.generation();
+        let stamp = self.users.stamp();
         let (principal, creds) = match self.users.get(&first.username) {
             Some(user) => (Some(Arc::new(Principal::from(&user))), user.scram),
             None => (None, self.unknown_user_creds(&first.username)),
@@ -343,7 +344,7 @@ impl Authenticator {
         let sid = random_token(32);
         {
             let mut pending = lock(&self.exchanges);
-            bound(&mut pending, MAX_PENDING_EXCHANGES, generation);
+            bound(&mut pending, MAX_PENDING_EXCHANGES);
             if pending.len() >= MAX_PENDING_EXCHANGES {
                 return Outcome::Limited(EXCHANGE_TTL);
             }
@@ -356,7 +357,7 @@ impl Authenticator {
                         creds,
                     },
                     until: Instant::now() + EXCHANGE_TTL,
-                    generation,
+                    stamp,
                 },
             );
         }
@@ -369,10 +370,9 @@ impl Authenticator {
     fn scram_finish(&self, sid: &str, client_final: &str, client: IpAddr) -> Outcome {
         // One use only: a replayed client-final finds nothing. An exchange begun before a user
         // change is void: it may carry the old password's keys.
-        let generation = self.users.generation();
         let Some(pending) = lock(&self.exchanges)
             .remove(&token_key(sid))
-            .filter(|p| p.valid(Instant::now(), generation))
+            .filter(|p| p.valid(Instant::now(), &self.users, &p.value.exchange.username))
         else {
             return Outcome::Unauthorized;
         };
@@ -385,13 +385,13 @@ impl Authenticator {
             (Ok(server_final), Some(principal)) => {
                 lock(&self.limiter).refund(&exchange.username, client);
                 let mut sessions = lock(&self.sessions);
-                bound(&mut sessions, MAX_SESSIONS, generation);
+                bound(&mut sessions, MAX_SESSIONS);
                 sessions.insert(
                     token_key(sid),
                     Expiring {
                         value: principal.clone(),
                         until: Instant::now() + self.config.session_ttl,
-                        generation,
+                        stamp: pending.stamp,
                     },
                 );
                 Outcome::Authenticated {
@@ -406,11 +406,10 @@ impl Authenticator {
 
     fn session(&self, sid: &str) -> Outcome {
         let now = Instant::now();
-        let generation = self.users.generation();
         let mut sessions = lock(&self.sessions);
         let key = token_key(sid);
         match sessions.get(&key) {
-            Some(s) if s.valid(now, generation) => Outcome::Authenticated {
+            Some(s) if s.valid(now, &self.users, &s.value.name) => Outcome::Authenticated {
                 principal: s.value.clone(),
                 info: None,
             },
@@ -480,11 +479,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Keeps a map of expiring entries under `max`: drops expired and stale ones when full.
-fn bound<K: Eq + Hash, T>(map: &mut HashMap<K, Expiring<T>>, max: usize, generation: u64) {
+/// Keeps a map of expiring entries under `max`: drops expired ones when full.
+fn bound<K: Eq + Hash, T>(map: &mut HashMap<K, Expiring<T>>, max: usize) {
     if map.len() >= max {
         let now = Instant::now();
-        map.retain(|_, e| e.valid(now, generation));
+        map.retain(|_, e| e.until > now);
     }
 }
 

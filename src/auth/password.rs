@@ -26,6 +26,18 @@ pub fn hash(password: &str) -> String {
         .to_string()
 }
 
+/// Whether a stored hash is one this server will verify: argon2id with parameters a login can
+/// afford. Verification uses the parameters in the hash, so a record planted in a shared users
+/// topic with `m=4000000` must not be able to make each login allocate gigabytes.
+pub fn acceptable(phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    parsed.algorithm.as_str() == "argon2id"
+        && Params::try_from(&parsed)
+            .is_ok_and(|p| p.m_cost() <= 256 * 1024 && p.t_cost() <= 16 && p.p_cost() <= 16)
+}
+
 /// Whether `password` matches `phc`. The parameters come from the PHC string; a malformed one
 /// never matches. The comparison inside is constant-time.
 pub fn verify(password: &str, phc: &str) -> bool {
@@ -51,5 +63,15 @@ mod tests {
         assert!(verify("correct horse", &a));
         assert!(!verify("correct horsf", &a));
         assert!(!verify("correct horse", "not a phc string"));
+        assert!(acceptable(&a));
+    }
+
+    #[test]
+    fn hashes_too_costly_to_verify_or_not_argon2id_are_refused() {
+        let a = hash("correct horse");
+        let greedy = a.replace("m=19456", "m=4000000");
+        assert!(!acceptable(&greedy));
+        assert!(!acceptable(&a.replace("$argon2id$", "$argon2i$")));
+        assert!(!acceptable("not a phc string"));
     }
 }

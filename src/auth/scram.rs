@@ -21,6 +21,9 @@ type HmacSha256 = Hmac<Sha256>;
 /// per guess.
 pub const DEFAULT_ITERATIONS: u32 = 16_384;
 pub const MIN_ITERATIONS: u32 = 4_096;
+/// The most a stored credential may ask of a client's PBKDF2 (a record from a shared users
+/// topic is checked against it, so it cannot make clients hang).
+pub const MAX_ITERATIONS: u32 = 1_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScramError {

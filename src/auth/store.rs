@@ -26,8 +26,7 @@
 //! on the SQLite connection nor make a broker round trip. Every applied change bumps
 //! [`UserStore::generation`], which invalidates whatever auth remembered about any user.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -37,10 +36,11 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
-use super::scram::ScramCredentials;
-use super::users::{Role, User};
+use super::password;
+use super::scram::{self, ScramCredentials};
+use super::users::{check_grants, check_name, Role, User};
 use crate::config::KafkaConfig;
-use crate::registry::record::RawRecord;
+use crate::registry::record::{GlobalKeyForm, RawRecord, Record};
 use crate::store::kafka::KafkaStore;
 use crate::store::{Store, StoreError};
 
@@ -49,20 +49,42 @@ pub const TAIL_INTERVAL: Duration = Duration::from_secs(1);
 /// Records read per round trip while catching up.
 const BATCH: usize = 1000;
 const SALT_SECRET: &str = "unknown_user_salt";
+/// How long the tailer may fail before it logs errors instead of warnings.
+const STALE_AFTER: Duration = Duration::from_secs(30);
 
 pub struct UserStore {
     view: RwLock<View>,
     backend: Backend,
-    generation: AtomicU64,
 }
 
 /// What the store holds, as last read.
 #[derive(Default)]
 struct View {
     users: BTreeMap<String, User>,
+    /// Counts the user changes applied; each name keeps the count at its last change (removed
+    /// names too), so what auth remembers about one user outlives changes to the others.
+    generation: u64,
+    changed_at: HashMap<String, u64>,
     salt_key: Option<[u8; 32]>,
     /// Kafka: the log offset applied (Kafka offset + 1, as `KafkaStore` counts).
     applied: i64,
+}
+
+impl View {
+    fn put(&mut self, user: User) {
+        self.touch(&user.name);
+        self.users.insert(user.name.clone(), user);
+    }
+
+    fn remove(&mut self, name: &str) -> bool {
+        self.touch(name);
+        self.users.remove(name).is_some()
+    }
+
+    fn touch(&mut self, name: &str) {
+        self.generation += 1;
+        self.changed_at.insert(name.to_string(), self.generation);
+    }
 }
 
 enum Backend {
@@ -79,31 +101,64 @@ impl UserStore {
     /// The users of `store`: its SQLite tables, a companion topic on its Kafka cluster, or
     /// memory. Loads them all, and on Kafka starts tailing the topic.
     pub async fn open(store: &Store, kafka: &KafkaConfig) -> Result<Arc<UserStore>, StoreError> {
-        let backend = match store {
+        match store {
             Store::Sql(_) => {
-                Backend::Sql(store.sqlite_pool().expect("a SQL store has a pool").clone())
+                let pool = store.sqlite_pool().expect("a SQL store has a pool");
+                UserStore::with(Backend::Sql(pool.clone())).await
             }
-            Store::Kafka(k) => Backend::Kafka {
-                log: KafkaStore::open(k.brokers(), &kafka.users_topic, kafka).await?,
-                reading: tokio::sync::Mutex::new(()),
-            },
-            Store::Memory(_) => Backend::Memory,
-        };
-        let store = Arc::new(UserStore {
-            view: RwLock::default(),
-            backend,
-            generation: AtomicU64::new(0),
-        });
-        store.load().await?;
-        if let Backend::Kafka { .. } = store.backend {
-            tokio::spawn(tail(Arc::downgrade(&store)));
+            Store::Kafka(k) => {
+                if k.topic() == kafka.users_topic {
+                    return Err(StoreError::Topic(format!(
+                        "the users topic cannot be the schemas topic '{}': Confluent and \
+                         Karapace read that one, and it would carry password hashes",
+                        k.topic()
+                    )));
+                }
+                UserStore::open_kafka(k.brokers(), kafka).await
+            }
+            Store::Memory(_) => UserStore::with(Backend::Memory).await,
         }
+    }
+
+    /// The users topic on the cluster at `brokers`, without the schemas topic (for the CLI).
+    pub async fn open_kafka(
+        brokers: &str,
+        kafka: &KafkaConfig,
+    ) -> Result<Arc<UserStore>, StoreError> {
+        let log = KafkaStore::open(brokers, &kafka.users_topic, kafka).await?;
+        let store = UserStore::with(Backend::Kafka {
+            log,
+            reading: tokio::sync::Mutex::new(()),
+        })
+        .await?;
+        tokio::spawn(tail(Arc::downgrade(&store)));
         Ok(store)
     }
 
-    /// Bumped by every change applied, whoever made it.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+    async fn with(backend: Backend) -> Result<Arc<UserStore>, StoreError> {
+        let store = Arc::new(UserStore {
+            view: RwLock::default(),
+            backend,
+        });
+        store.load().await?;
+        Ok(store)
+    }
+
+    /// Flushes and releases the Kafka clients, if any.
+    pub async fn close(&self) {
+        if let Backend::Kafka { log, .. } = &self.backend {
+            log.close().await;
+        }
+    }
+
+    /// A stamp to compare [`Self::unchanged_since`] with later: take it before reading a user.
+    pub fn stamp(&self) -> u64 {
+        self.read(|v| v.generation)
+    }
+
+    /// Whether `name` is as it was (or still absent) when `stamp` was taken.
+    pub fn unchanged_since(&self, name: &str, stamp: u64) -> bool {
+        self.read(|v| v.changed_at.get(name).is_none_or(|at| *at <= stamp))
     }
 
     pub fn get(&self, name: &str) -> Option<User> {
@@ -130,47 +185,69 @@ impl UserStore {
                      ON CONFLICT (name) DO NOTHING"
                 );
                 let done = bind(sqlx::query(&sql), user).execute(pool).await?;
-                Ok(done.rows_affected() == 1 && self.applied(|v| put(v, user.clone())))
+                Ok(done.rows_affected() == 1
+                    && self.change(|v| {
+                        v.put(user.clone());
+                        true
+                    }))
             }
             Backend::Kafka { .. } => {
-                self.catch_up().await?;
+                self.sync().await?;
                 if self.get(&user.name).is_some() {
                     return Ok(false);
                 }
                 self.produce(user_record(&user.name, Some(user))).await?;
                 Ok(true)
             }
-            Backend::Memory => {
-                Ok(self.applied(|v| !v.users.contains_key(&user.name) && put(v, user.clone())))
-            }
+            Backend::Memory => Ok(self.change(|v| {
+                !v.users.contains_key(&user.name) && {
+                    v.put(user.clone());
+                    true
+                }
+            })),
         }
     }
 
-    /// Replaces the stored user of the same name; false if there is none.
-    pub async fn update(&self, user: &User) -> Result<bool, StoreError> {
-        match &self.backend {
+    /// Changes the user `name` as stored now — read afresh, not from a copy taken earlier, so
+    /// a change made meanwhile elsewhere is not undone — and returns the result; `None` if
+    /// there is no such user. Callers serialize their changes (`Authenticator::user_writes`);
+    /// across nodes, two changes to one user within the same few milliseconds may still race.
+    pub async fn modify(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut User),
+    ) -> Result<Option<User>, StoreError> {
+        self.sync().await?;
+        let Some(mut user) = self.get(name) else {
+            return Ok(None);
+        };
+        change(&mut user);
+        user.name = name.to_string();
+        let written = match &self.backend {
             Backend::Sql(pool) => {
-                let sql = "UPDATE users SET name = ?, role = ?, grants = ?, password_phc = ?, \
+                let sql = "UPDATE users SET role = ?, grants = ?, password_phc = ?, \
                            scram_salt = ?, scram_iterations = ?, scram_stored_key = ?, \
                            scram_server_key = ? WHERE name = ?";
-                let done = bind(sqlx::query(sql), user)
+                let done = bind_fields(sqlx::query(sql), &user)
                     .bind(&user.name)
                     .execute(pool)
                     .await?;
-                Ok(done.rows_affected() == 1 && self.applied(|v| put(v, user.clone())))
+                done.rows_affected() == 1
             }
             Backend::Kafka { .. } => {
-                self.catch_up().await?;
-                if self.get(&user.name).is_none() {
-                    return Ok(false);
-                }
-                self.produce(user_record(&user.name, Some(user))).await?;
-                Ok(true)
+                self.produce(user_record(name, Some(&user))).await?;
+                return Ok(Some(user));
             }
-            Backend::Memory => {
-                Ok(self.applied(|v| v.users.contains_key(&user.name) && put(v, user.clone())))
-            }
-        }
+            Backend::Memory => true,
+        };
+        Ok(written
+            .then(|| {
+                self.change(|v| {
+                    v.put(user.clone());
+                    true
+                })
+            })
+            .map(|_| user))
     }
 
     /// Removes the user; false if there was none.
@@ -181,17 +258,17 @@ impl UserStore {
                     .bind(name)
                     .execute(pool)
                     .await?;
-                Ok(done.rows_affected() == 1 && self.applied(|v| v.users.remove(name).is_some()))
+                Ok(done.rows_affected() == 1 && self.change(|v| v.remove(name)))
             }
             Backend::Kafka { .. } => {
-                self.catch_up().await?;
+                self.sync().await?;
                 if self.get(name).is_none() {
                     return Ok(false);
                 }
                 self.produce(user_record(name, None)).await?;
                 Ok(true)
             }
-            Backend::Memory => Ok(self.applied(|v| v.users.remove(name).is_some())),
+            Backend::Memory => Ok(self.change(|v| v.remove(name))),
         }
     }
 
@@ -221,8 +298,8 @@ impl UserStore {
                 let salt_key = salt.try_into().map_err(|_| {
                     StoreError::Sql(sqlx::Error::Decode("auth_secrets value is corrupt".into()))
                 })?;
-                self.applied(|v| {
-                    v.users = users.into_iter().map(|u| (u.name.clone(), u)).collect();
+                self.change(|v| {
+                    users.into_iter().for_each(|u| v.put(u));
                     v.salt_key = Some(salt_key);
                     true
                 });
@@ -238,7 +315,7 @@ impl UserStore {
             Backend::Memory => {
                 let mut secret = [0u8; 32];
                 super::fill_random(&mut secret);
-                self.applied(|v| {
+                self.change(|v| {
                     v.salt_key = Some(secret);
                     true
                 });
@@ -256,6 +333,19 @@ impl UserStore {
         self.catch_up_to(offset).await
     }
 
+    /// Kafka: brings the view up to the end of the topic as of now, so a change is made to what
+    /// other nodes wrote last, not to what the tailer saw a second ago. The end is learnt as
+    /// Confluent learns it, by writing a NOOP and reading up to it: a broker's reported high
+    /// watermark may lag what it has acknowledged.
+    async fn sync(&self) -> Result<(), StoreError> {
+        let Backend::Kafka { log, .. } = &self.backend else {
+            return Ok(());
+        };
+        let noop = Record::Noop.encode(GlobalKeyForm::Omitted);
+        let offset = log.append(&[noop]).await?;
+        self.catch_up_to(offset).await
+    }
+
     /// Kafka: applies whatever the topic holds past the view; returns how many records.
     async fn catch_up(&self) -> Result<usize, StoreError> {
         let Backend::Kafka { log, reading } = &self.backend else {
@@ -270,13 +360,12 @@ impl UserStore {
                 return Ok(count);
             }
             count += batch.len();
-            self.applied(|v| {
-                let mut changed = false;
+            self.change(|v| {
                 for stored in &batch {
-                    changed |= apply(v, &stored.record);
+                    apply(v, &stored.record);
                     v.applied = stored.offset;
                 }
-                changed
+                true
             });
         }
     }
@@ -311,31 +400,31 @@ impl UserStore {
         f(&self.view.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Runs `change` on the view; if it says it changed something, bumps the generation.
-    fn applied(&self, change: impl FnOnce(&mut View) -> bool) -> bool {
-        let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
-        let changed = change(&mut view);
-        if changed {
-            self.generation.fetch_add(1, Ordering::SeqCst);
-        }
-        changed
+    /// Runs `change` on the view under its write lock; returns what `change` returns.
+    fn change(&self, change: impl FnOnce(&mut View) -> bool) -> bool {
+        change(&mut self.view.write().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
-fn put(view: &mut View, user: User) -> bool {
-    view.users.insert(user.name.clone(), user);
-    true
-}
-
-/// Follows the users topic for other nodes' changes until the store is dropped.
+/// Follows the users topic for other nodes' changes until the store is dropped. While it
+/// cannot, this node goes on with the users it has (schema reads keep working through a broker
+/// outage) and says so, louder once it has been a while: removals and demotions made elsewhere
+/// do not reach it meanwhile.
 async fn tail(store: Weak<UserStore>) {
+    let mut read_at = Instant::now();
     loop {
         tokio::time::sleep(TAIL_INTERVAL).await;
         let Some(store) = store.upgrade() else {
             return;
         };
-        if let Err(e) = store.catch_up().await {
-            tracing::warn!(error = %e, "cannot read the users topic; retrying");
+        match store.catch_up().await {
+            Ok(_) => read_at = Instant::now(),
+            Err(e) if read_at.elapsed() > STALE_AFTER => tracing::error!(
+                error = %e,
+                stale_secs = read_at.elapsed().as_secs(),
+                "cannot read the users topic: user changes made elsewhere are not applied here"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot read the users topic; retrying"),
         }
     }
 }
@@ -414,43 +503,52 @@ fn secret_record(secret: &[u8; 32]) -> RawRecord {
     }
 }
 
-/// Folds one record of the users topic into `view`; true if it changed a user or the secret.
-/// Records it cannot read are skipped with a warning, never fatal: one bad record must not lock
-/// everyone out.
-fn apply(view: &mut View, record: &RawRecord) -> bool {
+/// Folds one record of the users topic into `view`. Records it cannot read are never fatal:
+/// one bad record must not lock everyone out.
+fn apply(view: &mut View, record: &RawRecord) {
     let Ok(key) = serde_json::from_slice::<Key>(&record.key) else {
         tracing::warn!("skipping a users-topic record with an unreadable key");
-        return false;
+        return;
     };
-    match (key.keytype.as_str(), key.name) {
-        ("USER", Some(name)) => match &record.value {
-            None => view.users.remove(&name).is_some(),
+    let name = key.name.unwrap_or_default();
+    if key.keytype == "NOOP" {
+        return;
+    }
+    // Kafka compacts by key bytes: a record under another spelling of a key would outlive the
+    // tombstone that deletes the canonical one, and come back on a later replay.
+    if record.key != self::key(&key.keytype, &name) {
+        tracing::warn!(keytype = %key.keytype, "skipping a users-topic record with a non-canonical key");
+        return;
+    }
+    match key.keytype.as_str() {
+        "USER" => match &record.value {
+            None => {
+                view.remove(&name);
+            }
             Some(bytes) => match decode_user(&name, bytes) {
-                Some(user) => put(view, user),
+                Some(user) => view.put(user),
                 None => {
-                    tracing::warn!(user = %name, "skipping an unreadable user record");
-                    false
+                    // Fail closed: keeping the previous version would keep an old password or
+                    // role alive, and only until compaction drops it.
+                    tracing::error!(user = %name, "unreadable or invalid user record: user disabled");
+                    view.remove(&name);
                 }
             },
         },
-        ("SECRET", Some(name)) if name == SALT_SECRET => {
+        "SECRET" if name == SALT_SECRET => {
             let secret = record
                 .value
                 .as_deref()
                 .and_then(|v| serde_json::from_slice::<SecretValue>(v).ok())
                 .and_then(|v| B64.decode(v.secret).ok())
                 .and_then(|b| <[u8; 32]>::try_from(b).ok());
-            match secret {
-                Some(s) => {
-                    // Two nodes may make one at once; every node applies both in log order, so
-                    // all settle on the later one.
-                    view.salt_key = Some(s);
-                    true
-                }
-                None => false,
+            // Two nodes may make one at once; every node applies both in log order, so all
+            // settle on the later one.
+            if let Some(s) = secret {
+                view.salt_key = Some(s);
             }
         }
-        _ => false, // NOOP, and record types of later versions
+        _ => {} // record types of later versions
     }
 }
 
@@ -461,8 +559,14 @@ fn decode_user(name: &str, bytes: &[u8]) -> Option<User> {
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
     };
-    // The key names the user; a value that disagrees is not trusted.
-    (v.name == name).then_some(())?;
+    // The key names the user; a value that disagrees is not trusted. Nothing is taken on faith
+    // from a topic others can write: names, grants and the cost of verifying are checked.
+    let valid = v.name == name
+        && check_name(&v.name).is_ok()
+        && check_grants(&v.grants).is_ok()
+        && password::acceptable(&v.password)
+        && (scram::MIN_ITERATIONS..=scram::MAX_ITERATIONS).contains(&v.scram_sha_256.iterations);
+    valid.then_some(())?;
     Some(User {
         name: v.name,
         role: v.role,
@@ -485,8 +589,12 @@ const COLUMNS: &str = "name, role, grants, password_phc, scram_salt, scram_itera
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 fn bind<'q>(q: Query<'q>, u: &'q User) -> Query<'q> {
-    q.bind(&u.name)
-        .bind(u.role.as_str())
+    bind_fields(q.bind(&u.name), u)
+}
+
+/// Every column but the name.
+fn bind_fields<'q>(q: Query<'q>, u: &'q User) -> Query<'q> {
+    q.bind(u.role.as_str())
         .bind(serde_json::to_string(&u.grants).unwrap_or_else(|_| "[]".into()))
         .bind(&u.password_phc)
         .bind(&u.scram.salt)
@@ -527,7 +635,7 @@ mod tests {
             name: name.into(),
             role: Role::Write,
             grants: vec!["orders-".into()],
-            password_phc: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            password_phc: "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$aGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGg".into(),
             scram: ScramCredentials {
                 salt: vec![1, 2, 3],
                 iterations: 4096,
@@ -540,17 +648,19 @@ mod tests {
     #[test]
     fn records_round_trip_and_tombstones_delete() {
         let mut view = View::default();
-        assert!(apply(
-            &mut view,
-            &user_record("alice", Some(&user("alice")))
-        ));
+        apply(&mut view, &user_record("alice", Some(&user("alice"))));
         let alice = &view.users["alice"];
         assert_eq!(alice.grants, vec!["orders-".to_string()]);
         assert_eq!(alice.scram.stored_key, [7; 32]);
         assert_eq!(alice.scram.salt, vec![1, 2, 3]);
-        assert!(apply(&mut view, &user_record("alice", None)));
+        let stamp = view.generation;
+        apply(&mut view, &user_record("alice", None));
         assert!(view.users.is_empty());
-        assert!(apply(&mut view, &secret_record(&[5; 32])));
+        assert!(
+            view.changed_at["alice"] > stamp,
+            "a removal counts as a change"
+        );
+        apply(&mut view, &secret_record(&[5; 32]));
         assert_eq!(view.salt_key, Some([5; 32]));
     }
 
@@ -563,21 +673,38 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_or_foreign_records_are_skipped() {
+    fn foreign_records_are_skipped_and_bad_user_records_disable_the_user() {
         let mut view = View::default();
         let noop = RawRecord {
             key: br#"{"keytype":"NOOP","magic":0}"#.to_vec(),
             value: None,
         };
-        assert!(!apply(&mut view, &noop));
+        apply(&mut view, &noop);
         let garbage = RawRecord {
             key: b"\xff".to_vec(),
             value: Some(b"x".to_vec()),
         };
-        assert!(!apply(&mut view, &garbage));
-        // A value naming another user than its key is refused.
-        let forged = user_record("alice", Some(&user("mallory")));
-        assert!(!apply(&mut view, &forged));
+        apply(&mut view, &garbage);
+        assert_eq!(view.generation, 0);
+
+        apply(&mut view, &user_record("alice", Some(&user("alice"))));
+        // Another spelling of alice's key: compaction would keep it past her tombstone.
+        let mut respelled = user_record("alice", Some(&user("alice")));
+        respelled.key = br#"{"magic":0,"keytype":"USER","name":"alice"}"#.to_vec();
+        let mut admin = user("alice");
+        admin.role = Role::Admin;
+        respelled.value = user_record("alice", Some(&admin)).value;
+        apply(&mut view, &respelled);
+        assert_eq!(view.users["alice"].role, Role::Write);
+
+        // A value naming another user than its key, or asking too much of a login, disables
+        // the user rather than leaving the previous version in force.
+        apply(&mut view, &user_record("alice", Some(&user("mallory"))));
+        assert!(view.users.is_empty());
+        apply(&mut view, &user_record("alice", Some(&user("alice"))));
+        let mut greedy = user("alice");
+        greedy.password_phc = greedy.password_phc.replace("m=19456", "m=4000000");
+        apply(&mut view, &user_record("alice", Some(&greedy)));
         assert!(view.users.is_empty());
     }
 }

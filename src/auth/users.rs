@@ -100,9 +100,7 @@ impl User {
 
     /// Replaces both secrets.
     pub fn set_password(&mut self, password: &str) -> Result<(), String> {
-        check_password(password)?;
-        self.password_phc = password::hash(password);
-        self.scram = ScramCredentials::new(password);
+        (self.password_phc, self.scram) = secrets(password)?;
         Ok(())
     }
 
@@ -114,6 +112,13 @@ impl User {
             grants: self.grants.clone(),
         }
     }
+}
+
+/// Fresh secrets for `password` (argon2id PHC string, SCRAM credentials), once it is checked.
+/// Slow on purpose: call it off the async runtime.
+pub fn secrets(password: &str) -> Result<(String, ScramCredentials), String> {
+    check_password(password)?;
+    Ok((password::hash(password), ScramCredentials::new(password)))
 }
 
 /// A user as the admin API and the CLI show it.

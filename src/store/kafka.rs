@@ -233,6 +233,10 @@ impl KafkaStore {
         &self.brokers
     }
 
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
     /// The log offset replay must reach before the node serves: the NOOP written on open.
     pub fn opened_at(&self) -> i64 {
         self.opened_at
