@@ -928,29 +928,17 @@ async fn user_cli_adds_lists_and_removes_users_for_the_server() {
             &format!("{}\n", password("late")),
         );
         assert!(ok, "{out}");
-        // The server tails the users topic about once a second. Polled slowly: each miss is a
-        // failed login, and ten in a burst would trip the rate limit.
-        let mut seen = false;
-        for _ in 0..8 {
-            tokio::time::sleep(Duration::from_millis(1200)).await;
-            if server.register_as("late", "team-z.s", "f").await.0 == StatusCode::OK {
-                seen = true;
-                break;
-            }
-        }
-        assert!(seen, "the server never saw 'late'");
+        eventually("the server never saw 'late'", || async {
+            server.register_as("late", "team-z.s", "f").await.0 == StatusCode::OK
+        })
+        .await;
         // And a removal revokes access, cached login or not.
         let (ok, out) = run(&["remove", "late"], "");
         assert!(ok, "{out}");
-        let mut revoked = false;
-        for _ in 0..8 {
-            tokio::time::sleep(Duration::from_millis(1200)).await;
-            if server.register_as("late", "team-z.s", "f").await.0 == StatusCode::UNAUTHORIZED {
-                revoked = true;
-                break;
-            }
-        }
-        assert!(revoked, "the server still lets 'late' in");
+        eventually("the server still lets 'late' in", || async {
+            server.register_as("late", "team-z.s", "f").await.0 == StatusCode::UNAUTHORIZED
+        })
+        .await;
     } else {
         // While the server holds a SQLite store, the CLI says so instead of writing behind it.
         let (ok, out) = run(&["list"], "");
@@ -1120,16 +1108,10 @@ async fn registries_sharing_a_users_topic_agree_on_users() {
         .call_as("root", Method::POST, "/admin/users", Some(add))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // Through B: slowly, since each miss counts as a failed login.
-    let mut seen = false;
-    for _ in 0..8 {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        if b.call_as("dave", Method::GET, "/subjects", None).await.0 == StatusCode::OK {
-            seen = true;
-            break;
-        }
-    }
-    assert!(seen, "B never saw the user added through A");
+    eventually("B never saw the user added through A", || async {
+        b.call_as("dave", Method::GET, "/subjects", None).await.0 == StatusCode::OK
+    })
+    .await;
 
     // B has dave's login cached now; a new password through A must end it.
     let new = json!({"password": "a-new-password-42"});
@@ -1137,15 +1119,10 @@ async fn registries_sharing_a_users_topic_agree_on_users() {
         .call_as("root", Method::PUT, "/admin/users/dave/password", Some(new))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let mut revoked = false;
-    for _ in 0..8 {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        if b.call_as("dave", Method::GET, "/subjects", None).await.0 == StatusCode::UNAUTHORIZED {
-            revoked = true;
-            break;
-        }
-    }
-    assert!(revoked, "B still honours the old password");
+    eventually("B still honours the old password", || async {
+        b.call_as("dave", Method::GET, "/subjects", None).await.0 == StatusCode::UNAUTHORIZED
+    })
+    .await;
     let fresh = b
         .request(Method::GET, "/subjects")
         .basic_auth("dave", Some("a-new-password-42"))
@@ -1288,4 +1265,21 @@ fn no_secret_reaches_the_log() {
             "the log holds a secret: {secret}"
         );
     }
+}
+
+/// Polls `check` about once per users-topic tail interval until it holds, eight tries at most:
+/// slowly, since a check that logs in with credentials a server does not know yet counts as a
+/// failed login, and ten in a burst would trip the rate limit.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        if check().await {
+            return;
+        }
+    }
+    panic!("{what}");
 }

@@ -197,6 +197,15 @@ async fn mtls_server(
     (url, tx, server)
 }
 
+/// The status of `GET /subjects`, with Basic credentials for `root` if a password is given.
+async fn list(client: &reqwest::Client, url: &str, root_password: Option<&str>) -> u16 {
+    let mut request = client.get(format!("{url}/subjects"));
+    if let Some(password) = root_password {
+        request = request.basic_auth("root", Some(password));
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
 #[tokio::test]
 async fn client_certificates_name_users() {
     let dir = tempfile::tempdir().unwrap();
@@ -227,39 +236,14 @@ async fn client_certificates_name_users() {
 
     // A verified certificate naming no user is not enough …
     let stranger = pki.client(Some(pki.issue("stranger", false)));
-    let resp = stranger
-        .get(format!("{url}/subjects"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
+    assert_eq!(list(&stranger, &url, None).await, 401);
     // … and an Authorization header decides over the certificate.
-    let resp = ci
-        .get(format!("{url}/subjects"))
-        .basic_auth("root", Some("wrong-password"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
+    assert_eq!(list(&ci, &url, Some("wrong-password")).await, 401);
 
     // Certificates are optional here: Basic still works without one.
     let anonymous = pki.client(None);
-    assert_eq!(
-        anonymous
-            .get(format!("{url}/subjects"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    let resp = anonymous
-        .get(format!("{url}/subjects"))
-        .basic_auth("root", Some("a-long-password"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(list(&anonymous, &url, None).await, 401);
+    assert_eq!(list(&anonymous, &url, Some("a-long-password")).await, 200);
 
     // A certificate from another CA fails the handshake, even for user names that exist.
     let other = Pki::new("Another CA");
@@ -283,8 +267,7 @@ async fn required_client_certificates_refuse_connections_without_one() {
         .await;
     assert!(basic.is_err(), "{basic:?}");
     let ci = pki.client(Some(pki.issue("ci-pipeline", false)));
-    let resp = ci.get(format!("{url}/subjects")).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(list(&ci, &url, None).await, 200);
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
