@@ -7,6 +7,10 @@ use schemata::registry::record::{GlobalKeyForm, Record, SchemaValue};
 use schemata::store::Store;
 use schemata::Node;
 
+/// The allocator the `schemata` binary uses, so the figure is the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A realistic 6-field record, made distinct by its name and a default.
 fn schema(i: usize) -> String {
     format!(

@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand};
 use schemata::config::{Config, Overrides};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than the system allocator: start-up replay allocates millions of short-lived
+/// values (see `mimalloc` in Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "schemata",
