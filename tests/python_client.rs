@@ -4,8 +4,8 @@
 //! an operator makes them, with the real binary's `schemata user add --password-stdin`.
 //!
 //! `scripts/test` installs confluent-kafka; without it this test fails rather than skips, so a
-//! machine missing it cannot pass silently. SQLite only (users are not kept in Kafka yet), so it
-//! skips itself on the suite's Kafka run.
+//! machine missing it cannot pass silently. It runs on both of the suite's stores: on Kafka the
+//! users go to the test's own users topic, added while no server runs, as on SQLite.
 
 mod common;
 
@@ -26,10 +26,13 @@ const ADMIN: (&str, &str) = ("py-admin", "adm-pw-Zq8!");
 const WRITER: (&str, &str) = ("py-writer", "wr:it:er-Zq8!");
 const READER: (&str, &str) = ("py-reader", "rd-pw-Zq8!");
 
-/// `schemata user --store STORE add NAME --role ROLE --password-stdin`, password on stdin.
-fn add_user(store: &str, (name, password): (&str, &str), role: &str) {
+/// `schemata user --store STORE add NAME --role ROLE --password-stdin`, password on stdin, for
+/// the store (and users topic) of `config`.
+fn add_user(config: &schemata::Config, (name, password): (&str, &str), role: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_schemata"))
-        .args(["user", "--store", store, "add", name, "--role", role])
+        .args(["user", "--store", &config.store])
+        .args(["--kafka-users-topic", &config.kafka.users_topic])
+        .args(["add", name, "--role", role])
         .arg("--password-stdin")
         .env_remove("SCHEMATA_CONFIG")
         .stdin(Stdio::piped())
@@ -80,18 +83,13 @@ async fn admin_get(server: &TestServer, path: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confluent_kafka_python_client_with_basic_auth() {
-    if common::on_kafka() {
-        return;
-    }
     require_confluent_kafka();
 
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite://{}", TestServer::db_path(&dir).display());
-    add_user(&store, ADMIN, "admin");
-    add_user(&store, WRITER, "write");
-    add_user(&store, READER, "read");
     let mut config = TestServer::config_for(&dir);
-    config.store = store;
+    add_user(&config, ADMIN, "admin");
+    add_user(&config, WRITER, "write");
+    add_user(&config, READER, "read");
     config.auth = schemata::auth::AuthConfig {
         enabled: true,
         ..Default::default()
