@@ -131,7 +131,7 @@ pub struct Overrides {
     /// Address to listen on, e.g. 0.0.0.0:8081
     #[arg(long, env = "SCHEMATA_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Store URL: sqlite://PATH, kafka://HOST:PORT[,HOST:PORT]/TOPIC or memory://
+    /// Store URL: `sqlite://PATH`, `kafka://HOST:PORT[,HOST:PORT]/TOPIC` or `memory://`
     #[arg(long, env = "SCHEMATA_STORE")]
     pub store: Option<String>,
     /// Largest request body accepted, in bytes

@@ -10,7 +10,7 @@
 //!   |----------------------------------------------------------|-------------------------------|
 //!   | `{"keytype":"USER","name":"alice","magic":0}`            | the user (below), or null     |
 //!   | `{"keytype":"SECRET","name":"unknown_user_salt","magic":0}` | `{"secret":"<base64>"}`    |
-//!   | `{"keytype":"NOOP","magic":0}`                            | null (marks the end on open)  |
+//!   | `{"keytype":"NOOP","magic":0}`                            | null (marks the log's end)    |
 //!
 //!   A user value is `{"name","role","grants","password","scram_sha_256":{"salt","iterations",
 //!   "stored_key","server_key"}}`, binary fields in base64; `password` is the argon2id PHC
@@ -22,9 +22,12 @@
 //!   before its API answers.
 //! - **Memory** (`memory://`): a map, gone with the process.
 //!
-//! Lookups never touch the backend: logins read the in-memory [`View`], so they neither wait
-//! on the SQLite connection nor make a broker round trip. Every applied change bumps
-//! [`UserStore::generation`], which invalidates whatever auth remembered about any user.
+//! Lookups never touch the backend: logins read the in-memory `View`, so they neither wait
+//! on the SQLite connection nor make a broker round trip. The view records when each user last
+//! changed ([`UserStore::unchanged_since`]), so auth can drop what it remembered about exactly
+//! that user. A change is made to the user as stored at that moment ([`UserStore::modify`]):
+//! on Kafka the node first reads the topic to its end, so it does not undo another node's
+//! change made just before.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, Weak};

@@ -25,7 +25,7 @@
 //!   and whatever landed is applied like any record. The node answers only after its own state
 //!   has applied the returned offset; a produce that times out is reported as a timeout (50002)
 //!   even though the record may still land — exactly Confluent's ambiguity.
-//! - **Id watermark.** [`KafkaStore::id_watermark`] is 0: a hard delete is a tombstone that
+//! - **Id watermark.** `Store::id_watermark` is 0 here: a hard delete is a tombstone that
 //!   Kafka keeps for `delete.retention.ms` (24 h by default) after compaction reaches it, and the
 //!   record it deletes stays until then too, so replay still sees the highest id. An id could
 //!   only be reused if its last record was compacted away and the registry restarted after that
