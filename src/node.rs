@@ -12,11 +12,14 @@ use std::time::Instant;
 
 use crate::registry::error::RegistryError;
 use crate::registry::record::Record;
-use crate::registry::state::State;
+use crate::registry::state::{Prepared, State};
 use crate::store::{Store, StoreError};
 
 /// How many records replay reads per round trip.
 const BATCH: usize = 10_000;
+/// From how many records a batch is prepared on a blocking thread (on every core): a write's
+/// own one or two records are not worth the hop.
+const PARALLEL_FROM: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -104,9 +107,22 @@ impl Node {
                 return Ok(applied);
             }
             applied += batch.len();
+            // Decoding and canonicalising need no state: done on every core, off the async
+            // threads and before the write lock, so readers are not held up by it.
+            let (batch, prepared) = if batch.len() < PARALLEL_FROM {
+                let prepared = batch.iter().map(|s| Prepared::of(&s.record)).collect();
+                (batch, prepared)
+            } else {
+                tokio::task::spawn_blocking(move || {
+                    let prepared = Prepared::all(&batch, |s| &s.record);
+                    (batch, prepared)
+                })
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("replay worker failed: {e}")))?
+            };
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-            for stored in &batch {
-                state.apply_raw(stored.offset, &stored.record);
+            for (stored, prepared) in batch.iter().zip(prepared) {
+                state.apply_prepared(stored.offset, &stored.record, prepared);
             }
         }
     }

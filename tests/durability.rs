@@ -214,6 +214,70 @@ async fn replays_a_log_written_by_confluent_and_karapace() {
     store.close().await;
 }
 
+/// A log large enough that replay prepares its batches on every core (node.rs) replays whole
+/// and in order: every version, every id, and lookups by a text stored non-canonically.
+#[tokio::test]
+async fn a_large_log_replays_whole_and_in_order() {
+    use schemata::registry::record::{GlobalKeyForm, Record, SchemaValue};
+    let n: usize = 1200;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir).await;
+    let records: Vec<RawRecord> = (0..n)
+        .map(|i| {
+            let subject = format!("big-{}", i % 10);
+            let version = (i / 10 + 1) as i32;
+            Record::Schema {
+                subject: subject.clone(),
+                version,
+                value: Some(SchemaValue {
+                    subject,
+                    version,
+                    id: i as i32 + 1,
+                    schema_type: None,
+                    references: vec![],
+                    // Spelled as sent, not canonical: replay must index it canonically.
+                    schema: format!(
+                        r#"{{ "type": "fixed", "size": {}, "name": "F{i}" }}"#,
+                        i + 1
+                    ),
+                    deleted: false,
+                    extra: Default::default(),
+                }),
+            }
+            .encode(GlobalKeyForm::Omitted)
+        })
+        .collect();
+    store.append(&records, n as i32).await.unwrap();
+    store.close().await;
+
+    let s = TestServer::start_in(dir).await;
+    let (status, versions) = s.get("/subjects/big-3/versions").await;
+    assert_eq!(status, 200);
+    assert_eq!(versions, json!((1..=n / 10).collect::<Vec<_>>()));
+    let (_, last) = s.get(&format!("/schemas/ids/{n}")).await;
+    assert_eq!(
+        last["schema"],
+        json!(format!(
+            r#"{{ "type": "fixed", "size": {n}, "name": "F{}" }}"#,
+            n - 1
+        ))
+    );
+    // Found by its canonical spelling, under the subject and version the log gave it.
+    let (status, found) = s
+        .post(
+            "/subjects/big-7",
+            json!({"schema": r#"{"type":"fixed","name":"F777","size":778}"#}),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(
+        (found["id"].clone(), found["version"].clone()),
+        (json!(778), json!(78))
+    );
+    assert_eq!(s.register("big-new", &json!("string")).await, n as i64 + 1);
+    s.stop().await;
+}
+
 async fn assert_error_404(s: &TestServer, path: &str) {
     let (st, body) = s.get(path).await;
     assert_eq!(st, 404, "{path}: {body}");

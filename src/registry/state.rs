@@ -98,12 +98,80 @@ pub struct State {
     pub skipped: u64,
 }
 
+/// The text a stored schema is indexed by: our canonical form, because foreign registries
+/// may store text as sent, and lookups and id reuse must still match it. `None` when that is
+/// the stored text itself (the usual case) or the text does not parse.
+#[derive(Debug)]
+pub struct Canonical(Option<String>);
+
+impl Canonical {
+    /// Slow (a JSON parse and a canonical walk): most of replay's time.
+    fn of(text: &str) -> Canonical {
+        Canonical(
+            serde_json::from_str(text)
+                .ok()
+                .and_then(|j| avro::canonical_text(&j).ok())
+                .filter(|c: &String| c != text),
+        )
+    }
+}
+
+/// A record decoded, with its schema's canonical text, ready to apply. Pure work that needs no
+/// state, so replay does it for a whole batch on every core before taking the state's lock.
+#[derive(Debug)]
+pub struct Prepared {
+    decoded: Decoded,
+    canonical: Option<Canonical>,
+}
+
+impl Prepared {
+    pub fn of(raw: &RawRecord) -> Prepared {
+        let decoded = Record::decode(raw);
+        let canonical = match &decoded {
+            Decoded::Record(Record::Schema { value: Some(v), .. }) => {
+                Some(Canonical::of(&v.schema))
+            }
+            _ => None,
+        };
+        Prepared { decoded, canonical }
+    }
+
+    /// [`Prepared::of`] the record of every item, in order, spread over the machine's cores.
+    /// Blocks: call it off the async threads.
+    pub fn all<T: Sync>(items: &[T], record: impl Fn(&T) -> &RawRecord + Sync) -> Vec<Prepared> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = items.len().div_ceil(threads).max(1);
+        let record = &record;
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = items
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|i| Prepared::of(record(i)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| p.join().expect("preparing records does not panic"))
+                .collect()
+        })
+    }
+}
+
 impl State {
     /// Applies one raw record at `offset`. Never fails: a record we cannot use is skipped,
     /// counted and logged, because one bad record must not stop a registry.
     pub fn apply_raw(&mut self, offset: i64, raw: &RawRecord) {
+        self.apply_prepared(offset, raw, Prepared::of(raw));
+    }
+
+    /// Applies a record [`Prepared`] ahead (replay prepares a batch on every core first).
+    pub fn apply_prepared(&mut self, offset: i64, raw: &RawRecord, prepared: Prepared) {
         self.offset = self.offset.max(offset);
-        match Record::decode(raw) {
+        match prepared.decoded {
             Decoded::Record(r) => {
                 let global = matches!(
                     r,
@@ -112,7 +180,7 @@ impl State {
                 if global && self.global_key_form.is_none() {
                     self.global_key_form = Record::global_key_form(&raw.key);
                 }
-                self.apply(r)
+                self.apply_with(r, prepared.canonical)
             }
             Decoded::Ignored(why) => tracing::debug!(offset, %why, "ignored record"),
             Decoded::Skipped(why) => {
@@ -123,6 +191,11 @@ impl State {
     }
 
     pub fn apply(&mut self, record: Record) {
+        self.apply_with(record, None)
+    }
+
+    /// `canonical`: the content text of a SCHEMA record's schema, if computed ahead.
+    fn apply_with(&mut self, record: Record, canonical: Option<Canonical>) {
         match record {
             Record::Schema {
                 subject,
@@ -136,7 +209,7 @@ impl State {
                         tracing::warn!(%subject, version, "SCHEMA value disagrees with its key; skipped");
                         return;
                     }
-                    self.insert_version(v);
+                    self.insert_version(v, canonical);
                 }
             }
             Record::Config { subject, value } => match value {
@@ -183,7 +256,7 @@ impl State {
         }
     }
 
-    fn insert_version(&mut self, v: SchemaValue) {
+    fn insert_version(&mut self, v: SchemaValue, canonical: Option<Canonical>) {
         let entry = match self.schemas.get(&v.id) {
             Some(e) if *e.text == *v.schema => e.clone(),
             existing => {
@@ -194,12 +267,9 @@ impl State {
                     );
                 }
                 let text: Arc<str> = Arc::from(v.schema.as_str());
-                // Foreign registries may store non-canonical text; index by our canonical form
-                // so lookups and id reuse still match it.
-                let canonical = serde_json::from_str(&v.schema)
-                    .ok()
-                    .and_then(|j| avro::canonical_text(&j).ok())
-                    .filter(|c: &String| **c != *text)
+                let canonical = canonical
+                    .unwrap_or_else(|| Canonical::of(&v.schema))
+                    .0
                     .map(Arc::from)
                     // Usually the stored text is canonical already: share it, one copy.
                     .unwrap_or_else(|| text.clone());
@@ -353,5 +423,67 @@ impl State {
 
     pub fn schema_count(&self) -> usize {
         self.schemas.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::record::GlobalKeyForm;
+
+    /// SCHEMA records whose texts are spelled as Karapace may store them (spaces, key order),
+    /// so each has a canonical text of its own to compute.
+    fn records(n: usize) -> Vec<RawRecord> {
+        (0..n)
+            .map(|i| {
+                let subject = format!("s{}", i % 7);
+                let version = (i / 7 + 1) as i32;
+                let schema = format!(
+                    r#"{{ "fields": [{{"type": "int", "name": "f{i}"}}], "name": "R{i}", "type": "record" }}"#
+                );
+                Record::Schema {
+                    subject: subject.clone(),
+                    version,
+                    value: Some(SchemaValue {
+                        subject,
+                        version,
+                        id: i as i32 + 1,
+                        schema_type: None,
+                        references: vec![],
+                        schema,
+                        deleted: false,
+                        extra: Default::default(),
+                    }),
+                }
+                .encode(GlobalKeyForm::Omitted)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn records_prepared_on_every_core_are_the_records_prepared_one_by_one() {
+        let raw = records(1000);
+        let parallel = Prepared::all(&raw, |r| r);
+        let serial: Vec<_> = raw.iter().map(Prepared::of).collect();
+        assert_eq!(format!("{parallel:?}"), format!("{serial:?}"));
+        assert!(parallel
+            .iter()
+            .all(|p| matches!(&p.canonical, Some(Canonical(Some(c))) if c.starts_with(r#"{"type":"record""#))));
+
+        // Applied, they index every schema under its canonical text.
+        let mut state = State::default();
+        for (i, (r, p)) in raw.iter().zip(parallel).enumerate() {
+            state.apply_prepared(i as i64 + 1, r, p);
+        }
+        assert_eq!(state.schema_count(), 1000);
+        assert_eq!(state.offset, 1000);
+        let key = ContentKey {
+            canonical: Arc::from(
+                r#"{"type":"record","name":"R999","fields":[{"name":"f999","type":"int"}]}"#,
+            ),
+            schema_type: None,
+            references: vec![],
+        };
+        assert_eq!(state.content_ids.get(&key).map(|ids| ids.len()), Some(1));
     }
 }
