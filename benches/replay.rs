@@ -26,21 +26,8 @@ async fn fill(path: &str, n: usize) {
             .map(|&i| {
                 let subject = format!("topic-{}-value", i / 10);
                 let version = (i % 10) as i32 + 1;
-                Record::Schema {
-                    subject: subject.clone(),
-                    version,
-                    value: Some(SchemaValue {
-                        subject,
-                        version,
-                        id: i as i32 + 1,
-                        schema_type: None,
-                        references: vec![],
-                        schema: schema(i),
-                        deleted: false,
-                        extra: Default::default(),
-                    }),
-                }
-                .encode(GlobalKeyForm::Omitted)
+                Record::schema(SchemaValue::new(&subject, version, i as i32 + 1, schema(i)))
+                    .encode(GlobalKeyForm::Omitted)
             })
             .collect();
         store.append(&records, n as i32).await.unwrap();

@@ -226,25 +226,13 @@ async fn a_large_log_replays_whole_and_in_order() {
         .map(|i| {
             let subject = format!("big-{}", i % 10);
             let version = (i / 10 + 1) as i32;
-            Record::Schema {
-                subject: subject.clone(),
-                version,
-                value: Some(SchemaValue {
-                    subject,
-                    version,
-                    id: i as i32 + 1,
-                    schema_type: None,
-                    references: vec![],
-                    // Spelled as sent, not canonical: replay must index it canonically.
-                    schema: format!(
-                        r#"{{ "type": "fixed", "size": {}, "name": "F{i}" }}"#,
-                        i + 1
-                    ),
-                    deleted: false,
-                    extra: Default::default(),
-                }),
-            }
-            .encode(GlobalKeyForm::Omitted)
+            // Spelled as sent, not canonical: replay must index it canonically.
+            let text = format!(
+                r#"{{ "type": "fixed", "size": {}, "name": "F{i}" }}"#,
+                i + 1
+            );
+            Record::schema(SchemaValue::new(&subject, version, i as i32 + 1, text))
+                .encode(GlobalKeyForm::Omitted)
         })
         .collect();
     store.append(&records, n as i32).await.unwrap();

@@ -128,7 +128,32 @@ pub enum GlobalKeyForm {
     Null,
 }
 
+impl SchemaValue {
+    /// A live Avro schema without references: `schema` as `subject` version `version`, id `id`.
+    pub fn new(subject: &str, version: i32, id: i32, schema: String) -> SchemaValue {
+        SchemaValue {
+            subject: subject.to_string(),
+            version,
+            id,
+            schema_type: None,
+            references: vec![],
+            schema,
+            deleted: false,
+            extra: Default::default(),
+        }
+    }
+}
+
 impl Record {
+    /// The SCHEMA record that writes `value` (keyed by its own subject and version).
+    pub fn schema(value: SchemaValue) -> Record {
+        Record::Schema {
+            subject: value.subject.clone(),
+            version: value.version,
+            value: Some(value),
+        }
+    }
+
     /// Encodes this record as Confluent writes it.
     pub fn encode(&self, form: GlobalKeyForm) -> RawRecord {
         RawRecord {

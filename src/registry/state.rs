@@ -441,20 +441,7 @@ mod tests {
                 let schema = format!(
                     r#"{{ "fields": [{{"type": "int", "name": "f{i}"}}], "name": "R{i}", "type": "record" }}"#
                 );
-                Record::Schema {
-                    subject: subject.clone(),
-                    version,
-                    value: Some(SchemaValue {
-                        subject,
-                        version,
-                        id: i as i32 + 1,
-                        schema_type: None,
-                        references: vec![],
-                        schema,
-                        deleted: false,
-                        extra: Default::default(),
-                    }),
-                }
+                Record::schema(SchemaValue::new(&subject, version, i as i32 + 1, schema))
                 .encode(GlobalKeyForm::Omitted)
             })
             .collect()
