@@ -600,18 +600,19 @@ async fn scram_login(
         .map(|(k, s)| k ^ s)
         .collect();
     let client_final = format!("{without_proof},p={}", B64.encode(proof));
-    let last = server
-        .request(Method::GET, "/subjects")
-        .header(
-            "Authorization",
-            format!(
-                "SCRAM-SHA-256 sid={sid}, data={}",
-                B64.encode(&client_final)
-            ),
-        )
-        .send()
-        .await
-        .unwrap();
+    let send_final = || {
+        server
+            .request(Method::GET, "/subjects")
+            .header(
+                "Authorization",
+                format!(
+                    "SCRAM-SHA-256 sid={sid}, data={}",
+                    B64.encode(&client_final)
+                ),
+            )
+            .send()
+    };
+    let last = send_final().await.unwrap();
     if last.status() == StatusCode::OK {
         let info = last.headers()["authentication-info"]
             .to_str()
@@ -628,18 +629,7 @@ async fn scram_login(
             "the server proves itself"
         );
         // The same client-final again is refused: an exchange is single-use.
-        let replay = server
-            .request(Method::GET, "/subjects")
-            .header(
-                "Authorization",
-                format!(
-                    "SCRAM-SHA-256 sid={sid}, data={}",
-                    B64.encode(&client_final)
-                ),
-            )
-            .send()
-            .await
-            .unwrap();
+        let replay = send_final().await.unwrap();
         assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
         return (last, Some(sid));
     }
@@ -1170,11 +1160,7 @@ fn no_secret_reaches_the_log() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(add_users(&dir, &[("root", Role::Admin, &[])]));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let log_path = dir.path().join("stderr.log");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_schemata"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

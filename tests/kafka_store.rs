@@ -486,11 +486,7 @@ impl Drop for Tansu {
 async fn sasl_scram_logins() {
     let _broker = broker_or_skip!();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     {
         let _open = Tansu::start(dir.path(), port, &[]);
         for (mechanism, user) in [("scram256", "alice"), ("scram512", "bob")] {

@@ -281,6 +281,30 @@ fn existing(auth: &Authenticator, name: &str) -> Result<User, ApiError> {
     auth.users().get(name).ok_or_else(|| no_user(name))
 }
 
+/// Changes the user `name` as stored now (see `UserStore::modify`); 404 if there is none.
+async fn modify(
+    auth: &Authenticator,
+    name: &str,
+    change: impl FnOnce(&mut User),
+) -> Result<User, ApiError> {
+    auth.users()
+        .modify(name, change)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| no_user(name))
+}
+
+/// Runs argon2 and PBKDF2 work — slow on purpose — off the request threads; a refused password
+/// or name is a 422.
+async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
+        .map_err(invalid)
+}
+
 /// Refuses a change that would leave no admin: nobody could manage users over HTTP then.
 fn keep_an_admin(auth: &Authenticator, changed: &str) -> Result<(), ApiError> {
     let users = auth.users().list();
@@ -331,13 +355,8 @@ async fn add_user(
 ) -> Result<Response, ApiError> {
     let auth = enabled(&auth)?;
     let _writing = auth.user_writes().await;
-    // argon2 and PBKDF2 are slow on purpose: off the request threads.
-    let user = tokio::task::spawn_blocking(move || {
-        User::new(&body.name, &body.password, body.role, body.grants)
-    })
-    .await
-    .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
-    .map_err(invalid)?;
+    let user =
+        hashing(move || User::new(&body.name, &body.password, body.role, body.grants)).await?;
     if !auth.users().insert(&user).await.map_err(store_error)? {
         return Err(ApiError::http(
             StatusCode::CONFLICT,
@@ -377,17 +396,8 @@ async fn set_password(
     let auth = enabled(&auth)?;
     let _writing = auth.user_writes().await;
     existing(auth, &name)?;
-    // argon2 and PBKDF2 are slow on purpose: off the request threads.
-    let (phc, scram) = tokio::task::spawn_blocking(move || secrets(&body.password))
-        .await
-        .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
-        .map_err(invalid)?;
-    let user = auth
-        .users()
-        .modify(&name, |u| (u.password_phc, u.scram) = (phc, scram))
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| no_user(&name))?;
+    let (phc, scram) = hashing(move || secrets(&body.password)).await?;
+    let user = modify(auth, &name, |u| (u.password_phc, u.scram) = (phc, scram)).await?;
     Ok(ok(&user.summary()))
 }
 
@@ -415,19 +425,15 @@ async fn set_grants(
     if let Some(grants) = &body.grants {
         check_grants(grants).map_err(invalid)?;
     }
-    let user = auth
-        .users()
-        .modify(&name, |u| {
-            if let Some(role) = body.role {
-                u.role = role;
-            }
-            if let Some(grants) = body.grants {
-                u.grants = grants;
-            }
-        })
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| no_user(&name))?;
+    let user = modify(auth, &name, |u| {
+        if let Some(role) = body.role {
+            u.role = role;
+        }
+        if let Some(grants) = body.grants {
+            u.grants = grants;
+        }
+    })
+    .await?;
     let summary: UserSummary = user.summary();
     Ok(ok(&summary))
 }

@@ -148,6 +148,15 @@ impl TestServer {
     }
 }
 
+/// A loopback port that was free a moment ago, for a process the test starts itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The Kafka broker the suite runs against (`SCHEMATA_TEST_KAFKA=HOST:PORT`), if any.
 pub fn kafka_broker() -> Option<String> {
     std::env::var("SCHEMATA_TEST_KAFKA")
