@@ -1,17 +1,34 @@
 //! A running registry: the in-memory [`State`], the [`Store`] it is folded from, and the one
 //! writer lock.
 //!
-//! Reads take the state's read lock for microseconds and never touch the store. A write holds
-//! the writer lock across: catch up with the log → run the pure command → append its records →
-//! catch up until the state has applied the offset the append returned. The response is built
-//! only after that, so a client always reads its own writes; if the log stops delivering for the
-//! store's timeout, the write fails with [`StoreError::Timeout`] instead of reporting success.
+//! Reads take the state's read lock for microseconds and never touch the store.
+//!
+//! A write must never hand out an id that the log already gives to something else, so it is
+//! built around two rules:
+//!
+//! - **A write runs to completion on its own task.** Once records may be in the log, the node
+//!   must apply them before it decides anything else. If the write ran inside the request's
+//!   future, a client closing its connection (hyper then drops the handler) or any timeout
+//!   would stop it between "appended" and "applied", and the next write would decide on a
+//!   state that lacks those records. [`Node::write`] spawns the write; the request only waits
+//!   for its answer.
+//! - **Decide on the true end of the log.** Under the writer lock the node first reads the log
+//!   to its end ([`Store::sync_point`]: on Kafka, a NOOP record is produced and consumed up to,
+//!   as Confluent does), so records written by anyone else — another process, a takeover tool,
+//!   an earlier write that timed out — are applied before the command runs.
+//!
+//! Then: run the pure command on the blocking pool (parsing and compatibility checks can be
+//! expensive; no other task takes the state's write lock meanwhile, so readers are not held up)
+//! → append its records → catch up until the state has applied the offset the append returned.
+//! The response is built only after that, so a client always reads its own writes; if the log
+//! stops delivering for the store's timeout, the write fails with [`StoreError::Timeout`]
+//! instead of reporting success, and the next write applies whatever did land first.
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use crate::registry::error::RegistryError;
-use crate::registry::record::Record;
+use crate::registry::record::{RawRecord, Record};
 use crate::registry::state::{Prepared, State};
 use crate::store::{Store, StoreError};
 
@@ -70,26 +87,34 @@ impl Node {
     }
 
     /// Runs a command and makes its records durable and applied before returning its result.
-    pub async fn write<T>(
-        &self,
-        command: impl FnOnce(&State) -> Result<(T, Vec<Record>), RegistryError>,
-    ) -> Result<T, NodeError> {
+    ///
+    /// The write runs on a task of its own: dropping the returned future (a client that went
+    /// away) does not stop it half-way.
+    pub async fn write<T, F>(self: &Arc<Self>, command: F) -> Result<T, NodeError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + 'static,
+    {
+        let node = Arc::clone(self);
+        tokio::spawn(async move { node.write_to_completion(command).await })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("write task failed: {e}")))?
+    }
+
+    async fn write_to_completion<T, F>(self: Arc<Self>, command: F) -> Result<T, NodeError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + 'static,
+    {
         let _writer = self.writer.lock().await;
-        self.catch_up().await?;
-        let (result, raw, max_id) = self.read(|state| {
-            command(state).map(|(result, records)| {
-                let form = state.global_key_form();
-                let max_id = records
-                    .iter()
-                    .filter_map(|r| match r {
-                        Record::Schema { value: Some(v), .. } => Some(v.id),
-                        _ => None,
-                    })
-                    .fold(state.max_id(), i32::max);
-                let raw: Vec<_> = records.iter().map(|r| r.encode(form)).collect();
-                (result, raw, max_id)
-            })
-        })?;
+        let end = self.store.sync_point().await?;
+        self.catch_up_to(end).await?;
+        let node = Arc::clone(&self);
+        let decided =
+            tokio::task::spawn_blocking(move || node.read(|state| decide(state, command)))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("write worker failed: {e}")))?;
+        let (result, raw, max_id) = decided?;
         if !raw.is_empty() {
             let offset = self.store.append(&raw, max_id).await?;
             self.catch_up_to(offset).await?;
@@ -154,7 +179,29 @@ impl Node {
         }
     }
 
+    /// Lets a write whose client already left finish (bounded by the store's timeout), then
+    /// releases the store.
     pub async fn close(&self) {
+        let _ = tokio::time::timeout(self.store.timeout(), self.writer.lock()).await;
         self.store.close().await;
     }
+}
+
+/// Runs a command against `state` and encodes its records; also returns the highest schema id
+/// the registry will have allocated once they are applied.
+fn decide<T>(
+    state: &State,
+    command: impl FnOnce(&State) -> Result<(T, Vec<Record>), RegistryError>,
+) -> Result<(T, Vec<RawRecord>, i32), RegistryError> {
+    let (result, records) = command(state)?;
+    let form = state.global_key_form();
+    let max_id = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Schema { value: Some(v), .. } => Some(v.id),
+            _ => None,
+        })
+        .fold(state.max_id(), i32::max);
+    let raw = records.iter().map(|r| r.encode(form)).collect();
+    Ok((result, raw, max_id))
 }

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{kafka_broker, unique_topic, TestServer};
+use common::{kafka_broker, unique_topic, Tansu, TestServer};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -443,41 +443,42 @@ async fn restart_replays_the_topic() {
     s.stop().await;
 }
 
-/// A Tansu broker of the test's own, on a sqlite file in `dir`; killed on drop.
-struct Tansu(std::process::Child);
-
-impl Tansu {
-    fn start(dir: &std::path::Path, port: u16, extra: &[&str]) -> Tansu {
-        let addr = format!("tcp://127.0.0.1:{port}");
-        let child = std::process::Command::new("tansu")
-            .args([
-                "broker",
-                "--listener-url",
-                &addr,
-                "--advertised-listener-url",
-                &addr,
-            ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .args(extra)
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("tansu on PATH (scripts/test installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not start on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Tansu(child)
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A record another process wrote while the registry runs is applied before the registry
+/// chooses its next id: each write first reads the log to its end (a NOOP of its own), so the
+/// new schema never takes an id the log already gives to another.
+#[tokio::test]
+async fn a_record_written_by_another_process_is_applied_before_the_next_id() {
+    let broker = broker_or_skip!();
+    let topic = unique_topic("foreign");
+    let s = server_on(&topic).await;
+    assert_eq!(s.register("mine", &json!("string")).await, 1);
+    let foreign = json!({"subject": "theirs", "version": 1, "id": 2, "schema": "\"int\"",
+        "deleted": false})
+    .to_string();
+    produce(
+        &broker,
+        &topic,
+        &[(
+            r#"{"keytype":"SCHEMA","subject":"theirs","version":1,"magic":1}"#,
+            Some(&foreign),
+        )],
+    )
+    .await;
+    // No wait: the registration itself must find the foreign record.
+    let id = s.register("mine", &json!("long")).await;
+    assert_eq!(id, 3, "took an id the log already holds");
+    assert_eq!(s.get("/schemas/ids/2").await.1["schema"], json!("\"int\""));
+    assert_eq!(s.get("/schemas/ids/3").await.1["schema"], json!("\"long\""));
+    assert_eq!(s.get("/subjects/theirs/versions/1").await.1["id"], json!(2));
+    let before = s.get("/schemas?deleted=true").await.1;
+    s.stop().await;
+    let s = server_on(&topic).await;
+    assert_eq!(
+        s.get("/schemas?deleted=true").await.1,
+        before,
+        "replay disagrees"
+    );
+    s.stop().await;
 }
 
 /// SASL/SCRAM against Tansu's `--authentication`: users can only be created while the broker

@@ -69,11 +69,15 @@ async fn put(
     subject: Option<&str>,
     body: ConfigBody,
 ) -> Result<Response, ApiError> {
+    let subject = subject.map(str::to_owned);
     let stored = node
-        .write(|s| {
-            let (value, records) =
-                command::set_config(s, subject, body.compatibility.as_deref(), body.normalize)?;
-            Ok((value, records))
+        .write(move |s| {
+            command::set_config(
+                s,
+                subject.as_deref(),
+                body.compatibility.as_deref(),
+                body.normalize,
+            )
         })
         .await?;
     Ok(ok(&merged(&stored)))
@@ -118,7 +122,7 @@ async fn delete_subject(
     PathParams(subject): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let old = node
-        .write(|s| command::delete_config(s, Some(&subject)))
+        .write(move |s| command::delete_config(s, Some(&subject)))
         .await?;
     Ok(ok(&render(Some(&old), None)))
 }

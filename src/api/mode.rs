@@ -39,8 +39,9 @@ async fn put(
     force: bool,
 ) -> Result<Response, ApiError> {
     let mode = body.mode.ok_or(RegistryError::InvalidMode)?;
+    let subject = subject.map(str::to_owned);
     let mode = node
-        .write(|s| command::set_mode(s, subject, &mode, force))
+        .write(move |s| command::set_mode(s, subject.as_deref(), &mode, force))
         .await?;
     Ok(ok(&json!({ "mode": mode.as_str() })))
 }
@@ -83,6 +84,8 @@ async fn delete_subject(
     State(node): State<AppState>,
     PathParams(subject): PathParams<String>,
 ) -> Result<Response, ApiError> {
-    let old = node.write(|s| command::delete_mode(s, &subject)).await?;
+    let old = node
+        .write(move |s| command::delete_mode(s, &subject))
+        .await?;
     Ok(ok(&json!({ "mode": old.as_str() })))
 }

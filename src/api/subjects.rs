@@ -136,7 +136,7 @@ async fn register(
         normalize: params.flag("normalize"),
     };
     let id = node
-        .write(|state| command::register(state, req).map(|r| (r.id, r.records)))
+        .write(move |state| command::register(state, req).map(|r| (r.id, r.records)))
         .await?;
     Ok(ok(&json!({ "id": id })))
 }
@@ -209,7 +209,7 @@ async fn delete_version(
     let selector = VersionSelector::parse(&version)?;
     let permanent = params.flag("permanent");
     let deleted = node
-        .write(|s| command::delete_version(s, &subject, selector, permanent))
+        .write(move |s| command::delete_version(s, &subject, selector, permanent))
         .await?;
     Ok(ok(&deleted))
 }
@@ -221,7 +221,7 @@ async fn delete_subject(
 ) -> Result<Response, ApiError> {
     let permanent = params.flag("permanent");
     let versions = node
-        .write(|s| command::delete_subject(s, &subject, permanent))
+        .write(move |s| command::delete_subject(s, &subject, permanent))
         .await?;
     Ok(ok(&versions))
 }

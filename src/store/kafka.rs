@@ -30,8 +30,11 @@
 //!   record it deletes stays until then too, so replay still sees the highest id. An id could
 //!   only be reused if its last record was compacted away and the registry restarted after that
 //!   — the same exposure Confluent has.
-//! - **One writer.** One Schemata process per topic. Leader election (design.md, "Many
-//!   nodes") is not implemented yet; two writers on one topic could allocate the same id.
+//! - **Before every write** the node calls [`KafkaStore::mark_end`] and applies the log up to
+//!   that NOOP, so a record written by another process or an earlier, timed-out write is
+//!   applied before the next id is chosen.
+//! - **One writer.** One Schemata process per topic: leader election is not implemented yet,
+//!   and two processes writing at the same moment could still both choose the same next id.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -133,9 +136,15 @@ impl KafkaStore {
             opened_at: 0,
             timeout: config.timeout,
         };
-        let noop = Record::Noop.encode(GlobalKeyForm::Omitted);
-        store.opened_at = store.append(&[noop]).await?;
+        store.opened_at = store.mark_end().await?;
         Ok(store)
+    }
+
+    /// Produces a NOOP record and returns its log offset: everything any producer had written
+    /// before lies at or below it. NOOPs share one key, so compaction keeps just the last.
+    pub async fn mark_end(&self) -> Result<i64, StoreError> {
+        self.append(&[Record::Noop.encode(GlobalKeyForm::Omitted)])
+            .await
     }
 
     /// Produces `records` in order; returns the log offset of the last one once every record is

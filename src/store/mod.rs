@@ -105,6 +105,18 @@ impl Store {
         }
     }
 
+    /// An offset the log is known to reach now, for a writer that must decide on everything
+    /// already in it. Kafka: the offset of a NOOP record produced just now — as Confluent does,
+    /// because only a record of its own tells a client where the end is (a high watermark or a
+    /// partition-EOF may lag what the broker acknowledged to another producer). Local stores
+    /// have one writer, this process, so reading until a read comes back empty suffices (0).
+    pub async fn sync_point(&self) -> Result<i64, StoreError> {
+        match self {
+            Store::Kafka(k) => k.mark_end().await,
+            Store::Sql(_) | Store::Memory(_) => Ok(0),
+        }
+    }
+
     /// The offset start-up replay must reach before the node serves. Local stores are complete
     /// when a read comes back empty (0); Kafka's end is the NOOP it wrote on open, because an
     /// empty poll may come before records the broker already holds.

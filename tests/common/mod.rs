@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
@@ -80,12 +81,32 @@ impl TestServer {
         server
     }
 
+    /// A client for a server running elsewhere (another process) on `dir`'s store, returned
+    /// once it answers `/health`.
+    pub async fn attach(url: String, dir: TempDir) -> TestServer {
+        let server = TestServer {
+            url,
+            client: Client::new(),
+            dir,
+            shutdown: None,
+            handle: None,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    /// Hands back the directory of a server started by [`TestServer::attach`].
+    pub fn detach(self) -> TempDir {
+        self.dir
+    }
+
     pub fn db_path(dir: &TempDir) -> PathBuf {
         dir.path().join("schemata.db")
     }
 
     async fn wait_ready(&self) {
-        for _ in 0..200 {
+        // Up to 20 s: a process of its own, on a loaded machine, may take a while to replay.
+        for _ in 0..1000 {
             if let Ok(r) = self.client.get(format!("{}/health", self.url)).send().await {
                 if r.status().is_success() {
                     return;
@@ -245,4 +266,41 @@ pub fn record_with_defaults(name: &str, fields: &[&str]) -> Value {
             json!({"name": f, "type": "string", "default": ""})
         }).collect::<Vec<_>>(),
     })
+}
+
+/// A Tansu broker of the test's own, on a sqlite file in `dir`; killed on drop.
+pub struct Tansu(std::process::Child);
+
+impl Tansu {
+    pub fn start(dir: &std::path::Path, port: u16, extra: &[&str]) -> Tansu {
+        let addr = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new("tansu")
+            .args([
+                "broker",
+                "--listener-url",
+                &addr,
+                "--advertised-listener-url",
+                &addr,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(extra)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tansu on PATH (scripts/test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Tansu(child)
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
