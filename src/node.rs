@@ -37,6 +37,11 @@ const BATCH: usize = 10_000;
 /// From how many records a batch is prepared on a blocking thread (on every core): a write's
 /// own one or two records are not worth the hop.
 const PARALLEL_FROM: usize = 256;
+/// Writes that may be queued behind the writer at once. A write keeps its request (up to the
+/// body limit) until it completes, even after its client left, so without a cap a client
+/// opening and dropping connections could queue writes without end. Further writes wait for a
+/// place for up to the store's timeout, then fail as timed out (50002).
+const MAX_QUEUED_WRITES: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -50,6 +55,7 @@ pub struct Node {
     state: RwLock<State>,
     store: Store,
     writer: tokio::sync::Mutex<()>,
+    queued: Arc<tokio::sync::Semaphore>,
 }
 
 impl Node {
@@ -59,6 +65,7 @@ impl Node {
             state: RwLock::new(State::default()),
             store,
             writer: tokio::sync::Mutex::new(()),
+            queued: Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED_WRITES)),
         };
         let started = Instant::now();
         let watermark = node.store.id_watermark().await?;
@@ -95,10 +102,21 @@ impl Node {
         T: Send + 'static,
         F: FnOnce(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + 'static,
     {
+        let place = tokio::time::timeout(
+            self.store.timeout(),
+            Arc::clone(&self.queued).acquire_owned(),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(format!("{MAX_QUEUED_WRITES} writes are already queued")))?
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let node = Arc::clone(self);
-        tokio::spawn(async move { node.write_to_completion(command).await })
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("write task failed: {e}")))?
+        tokio::spawn(async move {
+            let result = node.write_to_completion(command).await;
+            drop(place);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("write task failed: {e}")))?
     }
 
     async fn write_to_completion<T, F>(self: Arc<Self>, command: F) -> Result<T, NodeError>
