@@ -54,21 +54,43 @@ impl SqlStore {
         Ok(SqlStore { pool })
     }
 
+    /// Appends `records` in one transaction, raising the id watermark in it.
+    ///
+    /// The transaction is spelt out (`BEGIN IMMEDIATE` … `COMMIT`, `ROLLBACK` on any failure)
+    /// instead of using sqlx's: when SQLite ends a transaction by itself (a full disk, an I/O
+    /// error), sqlx's own rollback fails and sqlx keeps counting the transaction as open, so
+    /// every later append would only release a savepoint inside a transaction that is never
+    /// committed — read back on this connection and acknowledged, but never in the file. A
+    /// `ROLLBACK` that may find no transaction leaves the connection in autocommit whatever
+    /// failed.
     pub async fn append(&self, records: &[RawRecord], max_id: i32) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.pool.acquire().await?;
+        let written = Self::append_on(&mut conn, records, max_id).await;
+        if written.is_err() {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        }
+        written
+    }
+
+    async fn append_on(
+        conn: &mut sqlx::SqliteConnection,
+        records: &[RawRecord],
+        max_id: i32,
+    ) -> Result<i64, StoreError> {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         sqlx::query(include_str!("sql/raise_watermark.sql"))
             .bind(max_id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
         let mut last = 0;
         for r in records {
             last = sqlx::query_scalar(include_str!("sql/append.sql"))
                 .bind(&r.key)
                 .bind(&r.value)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?;
         }
-        tx.commit().await?;
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
         Ok(last)
     }
 
