@@ -369,6 +369,72 @@ async fn authorization_matrix() {
         );
     }
 
+    // References name subjects too: a schema may reference only subjects its sender may read.
+    // (A registered reference pins the version it names, so other teams could not delete it;
+    // resolving one tells whether a subject exists.)
+    let referenced = json!({"type": "record", "name": "Ref", "fields": [
+        {"name": "x", "type": "string"}]});
+    for s in ["team-a.ref", "team-b.ref"] {
+        let (status, body) = server
+            .call_as(
+                "root",
+                Method::POST,
+                &format!("/subjects/{s}/versions"),
+                Some(json!({"schema": referenced.to_string()})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let referencing = json!({"type": "record", "name": "R", "fields": [
+        {"name": "f", "type": "string", "default": ""},
+        {"name": "r", "type": ["null", "Ref"], "default": null}]})
+    .to_string();
+    for (user, role, grants) in users {
+        let reads = |s: &str| grants.is_empty() || *role == Role::Admin || s.starts_with(grants[0]);
+        for (subject, target) in [
+            ("team-a.s", "team-a.ref"),
+            ("team-a.s", "team-b.ref"),
+            ("team-b.s", "team-a.ref"),
+        ] {
+            let body = json!({"schema": referencing, "references": [
+                {"name": "Ref", "subject": target, "version": 1}]});
+            for (class, needs, path) in [
+                (
+                    "register",
+                    Role::Write,
+                    format!("/subjects/{subject}/versions"),
+                ),
+                ("lookup", Role::Read, format!("/subjects/{subject}")),
+                (
+                    "compatibility",
+                    Role::Read,
+                    format!("/compatibility/subjects/{subject}/versions/latest"),
+                ),
+            ] {
+                let allowed = *role >= needs && reads(subject) && reads(target);
+                let (status, resp) = server
+                    .call_as(user, Method::POST, &path, Some(body.clone()))
+                    .await;
+                let what = format!("{user} {class} {subject} -> {target}: {status} {resp}");
+                if allowed {
+                    assert!(status.is_success(), "allowed: {what}");
+                } else {
+                    assert_eq!(status, StatusCode::FORBIDDEN, "denied: {what}");
+                    assert_eq!(resp, json!({"error_code": 403, "message": "Forbidden"}));
+                }
+            }
+        }
+        // Refused before resolving: a missing subject outside the grant is not told apart.
+        if !reads("team-b.missing") && reads("team-a.s") {
+            let body = json!({"schema": referencing, "references": [
+                {"name": "Ref", "subject": "team-b.missing", "version": 1}]});
+            let (status, _) = server
+                .call_as(user, Method::POST, "/subjects/team-a.s", Some(body))
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{user} probe");
+        }
+    }
+
     // Deletes: soft needs write on the subject, permanent needs admin.
     for (user, role, grants) in users {
         for subject in ["team-a.s", "team-b.s"] {
