@@ -64,7 +64,7 @@ enum Phase {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains: stops accepting, lets
-/// requests in flight finish (at most [`SHUTDOWN_GRACE`]) and closes every connection.
+/// requests in flight finish (at most 30 s, `SHUTDOWN_GRACE`) and closes every connection.
 /// `acceptor` turns each TCP stream into the stream HTTP runs on (TLS, or the stream itself).
 pub async fn run<S, A>(
     listener: TcpListener,
@@ -301,7 +301,7 @@ impl Clock {
     }
 }
 
-/// A connection's stream that fails its reads and writes once the [`Clock`]'s deadline passes
+/// A connection's stream that fails its reads and writes once the `Clock`'s deadline passes
 /// with no request in flight: how stalled clients are cut off, whatever protocol phase (TLS
 /// handshake, HTTP version detection, request head, keep-alive) they stall in.
 pub struct Timed<S> {
