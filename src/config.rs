@@ -18,6 +18,8 @@ pub struct Config {
     pub store: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long clients may take and how many may connect (see `crate::server`).
+    pub http: HttpLimits,
     /// Serve HTTPS with this PEM certificate chain and private key (both or neither).
     pub tls: Option<TlsFiles>,
     /// How to reach the Kafka cluster when the store is `kafka://`.
@@ -26,7 +28,41 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
 }
 
-/// Kafka client settings for the `kafka://` store, named after Confluent's `kafkastore.*` keys.
+/// Bounds on HTTP clients, so stalled or idle connections cannot pin the server
+/// (enforced in `crate::server`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Time to deliver a whole request head: from connecting (TLS handshake included), or from
+    /// the first byte of a later request on a kept-alive connection. Default 15 s: real clients
+    /// send a head in one packet; a slow-loris client is cut off.
+    pub header_read_timeout: Duration,
+    /// How long a connection with nothing in flight stays open. Default 75 s: longer than the
+    /// 60 s idle timeout of common load balancers, so they (not we) close pooled connections and
+    /// never send on one we are closing.
+    pub idle_timeout: Duration,
+    /// Time for a request body to arrive whole after its head (408 otherwise). Default 60 s:
+    /// the default 4 MiB body limit at 70 KB/s.
+    pub body_read_timeout: Duration,
+    /// Connections served at once; more wait to be accepted. Default 4096: far above what
+    /// clients with connection pools open, well below the descriptor limits servers run with.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(75),
+            body_read_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// The longest timeout accepted in the configuration: a day is already absurd for any of them,
+/// and bounding them keeps deadline arithmetic (`Instant + Duration`) from overflowing.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The HTTP listener's TLS certificate chain and key, PEM files.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -39,6 +75,7 @@ pub struct TlsFiles {
     pub client_cert_required: bool,
 }
 
+/// Kafka client settings for the `kafka://` store, named after Confluent's `kafkastore.*` keys.
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
     /// `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
@@ -117,6 +154,7 @@ impl Default for Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
             store: "sqlite://schemata.db".into(),
             max_body_bytes: 4 * 1024 * 1024,
+            http: HttpLimits::default(),
             tls: None,
             kafka: KafkaConfig::default(),
             auth: crate::auth::AuthConfig::default(),
@@ -137,6 +175,27 @@ pub struct Overrides {
     /// Largest request body accepted, in bytes
     #[arg(long, env = "SCHEMATA_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Seconds a client may take to send a request head (default 15)
+    #[arg(
+        long = "http-header-read-timeout-secs",
+        env = "SCHEMATA_HTTP_HEADER_READ_TIMEOUT_SECS"
+    )]
+    pub http_header_read_timeout_secs: Option<u64>,
+    /// Seconds an idle keep-alive connection stays open (default 75)
+    #[arg(
+        long = "http-idle-timeout-secs",
+        env = "SCHEMATA_HTTP_IDLE_TIMEOUT_SECS"
+    )]
+    pub http_idle_timeout_secs: Option<u64>,
+    /// Seconds a client may take to send a request body (default 60)
+    #[arg(
+        long = "http-body-read-timeout-secs",
+        env = "SCHEMATA_HTTP_BODY_READ_TIMEOUT_SECS"
+    )]
+    pub http_body_read_timeout_secs: Option<u64>,
+    /// Connections served at once; more wait to be accepted (default 4096)
+    #[arg(long = "max-connections", env = "SCHEMATA_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// PEM certificate chain for HTTPS (with --tls-key)
     #[arg(long, env = "SCHEMATA_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -300,6 +359,52 @@ impl KafkaConfig {
     }
 }
 
+impl HttpLimits {
+    /// Layers `cli` over `file` over the defaults and checks the bounds.
+    fn load(file: &Overrides, cli: &Overrides) -> anyhow::Result<HttpLimits> {
+        let d = HttpLimits::default();
+        let secs = |name: &str, cli: Option<u64>, file: Option<u64>, default: Duration| {
+            let value = cli.or(file).map_or(default, Duration::from_secs);
+            if value.is_zero() || value > MAX_TIMEOUT {
+                anyhow::bail!(
+                    "{name} must be between 1 and {} seconds",
+                    MAX_TIMEOUT.as_secs()
+                );
+            }
+            Ok(value)
+        };
+        let limits = HttpLimits {
+            header_read_timeout: secs(
+                "http_header_read_timeout_secs",
+                cli.http_header_read_timeout_secs,
+                file.http_header_read_timeout_secs,
+                d.header_read_timeout,
+            )?,
+            idle_timeout: secs(
+                "http_idle_timeout_secs",
+                cli.http_idle_timeout_secs,
+                file.http_idle_timeout_secs,
+                d.idle_timeout,
+            )?,
+            body_read_timeout: secs(
+                "http_body_read_timeout_secs",
+                cli.http_body_read_timeout_secs,
+                file.http_body_read_timeout_secs,
+                d.body_read_timeout,
+            )?,
+            max_connections: cli
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(d.max_connections),
+        };
+        // The cap is a semaphore's permits, and shutdown waits for all of them at once (u32).
+        if limits.max_connections == 0 || limits.max_connections > u32::MAX as usize {
+            anyhow::bail!("max_connections must be between 1 and {}", u32::MAX);
+        }
+        Ok(limits)
+    }
+}
+
 impl Config {
     /// The config a TOML text alone gives (tests).
     #[cfg(test)]
@@ -323,6 +428,7 @@ impl Config {
             None => Overrides::default(),
         };
         let d = Config::default();
+        let http = HttpLimits::load(&from_file, &cli)?;
         let config = Config {
             listen: cli.listen.or(from_file.listen).unwrap_or(d.listen),
             store: cli.store.or(from_file.store).unwrap_or(d.store),
@@ -330,6 +436,7 @@ impl Config {
                 .max_body_bytes
                 .or(from_file.max_body_bytes)
                 .unwrap_or(d.max_body_bytes),
+            http,
             tls: match (
                 cli.tls_cert.or(from_file.tls_cert),
                 cli.tls_key.or(from_file.tls_key),
@@ -374,6 +481,35 @@ impl Config {
 #[cfg(test)]
 mod kafka_tests {
     use super::*;
+
+    #[test]
+    fn http_limits_layer_and_refuse_unusable_values() {
+        let limits = Config::load_str(
+            "http_header_read_timeout_secs = 5\nhttp_idle_timeout_secs = 30\n\
+             http_body_read_timeout_secs = 20\nmax_connections = 100\n",
+        )
+        .unwrap()
+        .http;
+        assert_eq!(
+            limits,
+            HttpLimits {
+                header_read_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(30),
+                body_read_timeout: Duration::from_secs(20),
+                max_connections: 100,
+            }
+        );
+        assert_eq!(Config::load_str("").unwrap().http, HttpLimits::default());
+        for bad in [
+            "http_header_read_timeout_secs = 0",
+            "http_idle_timeout_secs = 9223372036854775807",
+            "http_body_read_timeout_secs = 86401",
+            "max_connections = 0",
+        ] {
+            let err = Config::load_str(bad).unwrap_err().to_string();
+            assert!(err.contains(bad.split(' ').next().unwrap()), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn client_certificate_settings_need_what_they_depend_on() {

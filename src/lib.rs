@@ -11,6 +11,7 @@
 //! - [`store`] — the log the state is folded from: SQLite (embedded default), a Kafka
 //!   `_schemas` topic, or memory.
 //! - [`config`] — the one configuration struct (file < env < flags).
+//! - [`server`] — the listener: connection cap, client timeouts, TLS, graceful drain.
 //!
 //! [`serve`] wires them together; `main.rs` only parses the command line.
 
@@ -19,48 +20,15 @@ pub mod auth;
 pub mod config;
 pub mod node;
 pub mod registry;
+pub mod server;
 pub mod store;
 pub mod tls;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
-use axum::extract::Request;
-use axum::ServiceExt;
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
-
-/// Serves `app` over HTTPS (rustls, ring provider: the one the workspace already builds), with
-/// the same graceful shutdown as plain HTTP, and client certificates when configured.
-async fn serve_tls<M>(
-    files: &config::TlsFiles,
-    listener: TcpListener,
-    app: M,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()>
-where
-    M: axum_server::service::MakeService<SocketAddr, axum::http::Request<hyper::body::Incoming>>
-        + Send
-        + 'static,
-    M::MakeFuture: Send,
-{
-    let rustls = tls::server_config(files)?;
-    let handle = axum_server::Handle::new();
-    let on_shutdown = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        on_shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-    });
-    axum_server::from_tcp(listener.into_std()?)?
-        .acceptor(tls::IdentifyingAcceptor(
-            axum_server::tls_rustls::RustlsAcceptor::new(rustls),
-        ))
-        .handle(handle)
-        .serve(app)
-        .await?;
-    Ok(())
-}
 
 pub use config::Config;
 pub use node::Node;
@@ -85,15 +53,19 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let tls = config.tls.is_some();
     tracing::info!(%addr, tls, store = %config.store, "schemata listening");
-    // The peer address feeds auth's per-address limit on failed logins.
-    let app = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
     match &config.tls {
         None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await?
+            let plain = axum_server::accept::DefaultAcceptor;
+            server::run(listener, app, plain, &config.http, shutdown).await?
         }
-        Some(files) => serve_tls(files, listener, app, shutdown).await?,
+        Some(files) => {
+            // The handshake counts against the head bound: a client that stalls in it is cut
+            // off as one that stalls in its request head.
+            let rustls = axum_server::tls_rustls::RustlsAcceptor::new(tls::server_config(files)?)
+                .handshake_timeout(config.http.header_read_timeout);
+            let acceptor = tls::IdentifyingAcceptor(rustls);
+            server::run(listener, app, acceptor, &config.http, shutdown).await?
+        }
     }
     node.close().await;
     if let Some(auth) = auth {

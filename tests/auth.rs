@@ -369,6 +369,72 @@ async fn authorization_matrix() {
         );
     }
 
+    // References name subjects too: a schema may reference only subjects its sender may read.
+    // (A registered reference pins the version it names, so other teams could not delete it;
+    // resolving one tells whether a subject exists.)
+    let referenced = json!({"type": "record", "name": "Ref", "fields": [
+        {"name": "x", "type": "string"}]});
+    for s in ["team-a.ref", "team-b.ref"] {
+        let (status, body) = server
+            .call_as(
+                "root",
+                Method::POST,
+                &format!("/subjects/{s}/versions"),
+                Some(json!({"schema": referenced.to_string()})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let referencing = json!({"type": "record", "name": "R", "fields": [
+        {"name": "f", "type": "string", "default": ""},
+        {"name": "r", "type": ["null", "Ref"], "default": null}]})
+    .to_string();
+    for (user, role, grants) in users {
+        let reads = |s: &str| grants.is_empty() || *role == Role::Admin || s.starts_with(grants[0]);
+        for (subject, target) in [
+            ("team-a.s", "team-a.ref"),
+            ("team-a.s", "team-b.ref"),
+            ("team-b.s", "team-a.ref"),
+        ] {
+            let body = json!({"schema": referencing, "references": [
+                {"name": "Ref", "subject": target, "version": 1}]});
+            for (class, needs, path) in [
+                (
+                    "register",
+                    Role::Write,
+                    format!("/subjects/{subject}/versions"),
+                ),
+                ("lookup", Role::Read, format!("/subjects/{subject}")),
+                (
+                    "compatibility",
+                    Role::Read,
+                    format!("/compatibility/subjects/{subject}/versions/latest"),
+                ),
+            ] {
+                let allowed = *role >= needs && reads(subject) && reads(target);
+                let (status, resp) = server
+                    .call_as(user, Method::POST, &path, Some(body.clone()))
+                    .await;
+                let what = format!("{user} {class} {subject} -> {target}: {status} {resp}");
+                if allowed {
+                    assert!(status.is_success(), "allowed: {what}");
+                } else {
+                    assert_eq!(status, StatusCode::FORBIDDEN, "denied: {what}");
+                    assert_eq!(resp, json!({"error_code": 403, "message": "Forbidden"}));
+                }
+            }
+        }
+        // Refused before resolving: a missing subject outside the grant is not told apart.
+        if !reads("team-b.missing") && reads("team-a.s") {
+            let body = json!({"schema": referencing, "references": [
+                {"name": "Ref", "subject": "team-b.missing", "version": 1}]});
+            let (status, _) = server
+                .call_as(user, Method::POST, "/subjects/team-a.s", Some(body))
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{user} probe");
+        }
+    }
+
     // Deletes: soft needs write on the subject, permanent needs admin.
     for (user, role, grants) in users {
         for subject in ["team-a.s", "team-b.s"] {
@@ -715,12 +781,145 @@ async fn failed_logins_are_rate_limited_per_user_and_address() {
         .parse()
         .unwrap();
     assert!(retry >= 1);
-    // … and this address is limited for other users too.
+    // Other users from this address are not (one user's typos must not lock out colleagues
+    // behind the same NAT) …
     let other = server.call_as("bob", Method::GET, "/subjects", None).await;
-    assert_eq!(other.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(other.0, StatusCode::OK);
+    // … until the address has failed a few times more often, trying names: then its guesses
+    // are refused for every name.
+    for name in ["carol", "dave", "erin", "frank", "grace", "heidi"] {
+        let resp = server
+            .request(Method::GET, "/subjects")
+            .basic_auth(name, Some("wrong-password"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{name}");
+    }
+    // (Bob's login, verified above, is cached and goes on working.)
+    let other = attempt("bob", "wrong-password").await.unwrap();
+    assert_eq!(other.status(), StatusCode::TOO_MANY_REQUESTS);
     // /health stays open.
     let health = server.request(Method::GET, "/health").send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+/// A client on another loopback address (Linux routes all of 127/8 to loopback), so tests can
+/// fail logins "from elsewhere".
+fn client_from(last_octet: u8) -> Client {
+    Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, last_octet]))
+        .build()
+        .unwrap()
+}
+
+/// Starts a SCRAM exchange for `user` from `client`, as anyone may: 401 (exchange goes on) or
+/// 429 (limited).
+async fn scram_start(server: &AuthServer, client: &Client, user: &str) -> StatusCode {
+    let first = format!("n,,n={user},r=nonce-{}", user.len());
+    client
+        .get(format!("{}/subjects", server.url))
+        .header(
+            "Authorization",
+            format!("SCRAM-SHA-256 data={}", B64.encode(first)),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn failing_on_purpose_elsewhere_does_not_lock_a_user_out() {
+    let config = AuthConfig {
+        max_failed_logins: 3,
+        failed_login_refill: Duration::from_secs(3600),
+        ..AuthConfig::default()
+    };
+    let server = AuthServer::start_with(&[("producer-svc", Role::Write, &[])], config).await;
+    let attacker = client_from(2);
+    // SCRAM starts cost nothing to send and spend a token each, as do wrong passwords.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(scram_start(&server, &attacker, "producer-svc").await);
+    }
+    for _ in 0..2 {
+        let resp = attacker
+            .get(format!("{}/subjects", server.url))
+            .basic_auth("producer-svc", Some("wrong-password"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status());
+    }
+    let limited = StatusCode::TOO_MANY_REQUESTS;
+    assert_eq!(&statuses[..3], [StatusCode::UNAUTHORIZED; 3]);
+    assert!(statuses[3..].iter().all(|s| *s == limited), "{statuses:?}");
+    // The attacker is limited; the user, from where it runs, is not.
+    let ok = server
+        .call_as("producer-svc", Method::GET, "/subjects", None)
+        .await;
+    assert_eq!(ok.0, StatusCode::OK, "{}", ok.1);
+    let (resp, _) = scram_login(&server, "producer-svc", &password("producer-svc")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn many_clients_failing_limit_a_user_but_a_cached_login_in_use_outlasts_them() {
+    let config = AuthConfig {
+        max_failed_logins: 3,
+        failed_login_refill: Duration::from_secs(3600),
+        credential_cache_ttl: Duration::from_secs(1),
+        ..AuthConfig::default()
+    };
+    let users: &[(&str, Role, &[&str])] = &[("alice", Role::Read, &[]), ("bob", Role::Read, &[])];
+    let server = AuthServer::start_with(users, config).await;
+    // Alice logs in once: her login is cached for a second, and each use extends that.
+    let ok = server
+        .call_as("alice", Method::GET, "/subjects", None)
+        .await;
+    assert_eq!(ok.0, StatusCode::OK);
+    // Ten addresses fail three times each for both names: the loose per-name bound (ten
+    // addresses' worth) is spent.
+    for octet in 10..20 {
+        // Alice keeps working meanwhile.
+        let still = server
+            .call_as("alice", Method::GET, "/subjects", None)
+            .await;
+        assert_eq!(still.0, StatusCode::OK, "{}", still.1);
+        let attacker = client_from(octet);
+        for user in ["alice", "bob"] {
+            for _ in 0..3 {
+                let status = scram_start(&server, &attacker, user).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{user} from {octet}");
+            }
+        }
+    }
+    // Now a login that is not cached is refused from anywhere …
+    let resp = client_from(40)
+        .get(format!("{}/subjects", server.url))
+        .basic_auth("bob", Some(password("bob")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    // … but Alice, working all along, keeps her cached login well past its first second.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        let still = server
+            .call_as("alice", Method::GET, "/subjects", None)
+            .await;
+        assert_eq!(
+            still.0,
+            StatusCode::OK,
+            "after {:?}: {}",
+            start.elapsed(),
+            still.1
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     server.stop().await;
 }
 

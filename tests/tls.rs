@@ -5,6 +5,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+/// The head bound for the HTTPS test, which covers the TLS handshake.
+const HANDSHAKE_BOUND: Duration = Duration::from_millis(500);
+
 #[tokio::test]
 async fn serves_https_with_the_configured_certificate() {
     let dir = tempfile::tempdir().unwrap();
@@ -23,6 +26,10 @@ async fn serves_https_with_the_configured_certificate() {
             client_ca: None,
             client_cert_required: false,
         }),
+        http: schemata::config::HttpLimits {
+            header_read_timeout: HANDSHAKE_BOUND,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
@@ -66,6 +73,24 @@ async fn serves_https_with_the_configured_certificate() {
         .send()
         .await;
     assert!(plain.map(|r| !r.status().is_success()).unwrap_or(true));
+
+    // A client that stalls in the handshake (silent, or half a ClientHello) is cut off after the
+    // head bound, as a plain one stalling in its request head.
+    for sent in [&b""[..], &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01][..]] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let start = std::time::Instant::now();
+        let mut stalled = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        stalled.write_all(sent).await.unwrap();
+        let mut buf = [0u8; 1024];
+        let closed = tokio::time::timeout(HANDSHAKE_BOUND + Duration::from_secs(2), async {
+            while stalled.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        })
+        .await;
+        assert!(closed.is_ok(), "a stalled handshake is cut off");
+        assert!(start.elapsed() >= HANDSHAKE_BOUND - Duration::from_millis(100));
+    }
 
     tx.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(35), server)

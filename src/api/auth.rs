@@ -22,7 +22,8 @@
 //! grants cover ([`Viewer`]), as Confluent's RBAC does, so a prefix-limited user is neither
 //! refused a listing (which would break UIs) nor shown other teams' subjects in one. Schemas by
 //! id stay readable to every reader (deserializers need them), and with them whatever subject
-//! names their `references` carry.
+//! names their `references` carry. A schema sent to register, look up or test for compatibility
+//! may reference only subjects the caller may read ([`Viewer::may_reference`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -42,6 +43,7 @@ use super::{ok, respond, JsonBody, PathParams};
 use crate::auth::users::{check_grants, secrets, UserSummary};
 use crate::auth::{Authenticator, Outcome, Principal, Role, User, REALM};
 use crate::node::NodeError;
+use crate::registry::record::Reference;
 use crate::store::StoreError;
 use crate::tls::ClientIdentity;
 
@@ -210,6 +212,19 @@ impl Viewer {
     /// Whether the response may name `subject`.
     pub fn sees(&self, subject: &str) -> bool {
         self.0.as_ref().is_none_or(|p| p.covers(subject))
+    }
+
+    /// Refuses a schema whose `references` name a subject the caller may not read, with the
+    /// auth layer's 403. Checked before anything resolves them: a registered reference pins the
+    /// version it names (its owners then cannot delete it: 42206), and how resolution fails
+    /// tells whether a subject exists — neither may reach past the caller's grants.
+    pub fn may_reference(&self, references: Option<&[Reference]>) -> Result<(), ApiError> {
+        let references = references.unwrap_or_default();
+        if references.iter().all(|r| self.sees(&r.subject)) {
+            Ok(())
+        } else {
+            Err(ApiError::http(StatusCode::FORBIDDEN, "Forbidden"))
+        }
     }
 }
 

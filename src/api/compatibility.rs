@@ -6,6 +6,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::json;
 
+use super::auth::Viewer;
 use super::error::ApiError;
 use super::subjects::SchemaBody;
 use super::{ok, AppState, JsonBody, Params, PathParams};
@@ -77,18 +78,22 @@ async fn check(
 
 async fn against_all(
     State(node): State<AppState>,
+    viewer: Viewer,
     PathParams(subject): PathParams<String>,
     params: Params,
     JsonBody(body): JsonBody<SchemaBody>,
 ) -> Result<Response, ApiError> {
+    viewer.may_reference(body.references.as_deref())?;
     check(&node, &subject, None, &params, body).await
 }
 
 async fn against_one(
     State(node): State<AppState>,
+    viewer: Viewer,
     PathParams((subject, version)): PathParams<(String, String)>,
     params: Params,
     JsonBody(body): JsonBody<SchemaBody>,
 ) -> Result<Response, ApiError> {
+    viewer.may_reference(body.references.as_deref())?;
     check(&node, &subject, Some(&version), &params, body).await
 }

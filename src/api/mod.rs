@@ -139,6 +139,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             {
                 ApiError::http(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
             }
+            // `body_read_timeout` (crate::server): the client was too slow sending it.
+            BytesRejection::FailedToBufferBody(f) if crate::server::body_timed_out(&f) => {
+                ApiError::http(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "Request body not received in time",
+                )
+            }
             other => ApiError::http(StatusCode::BAD_REQUEST, other.body_text()),
         })?;
         let trimmed = bytes.trim_ascii();

@@ -122,11 +122,13 @@ async fn list_versions(
 
 async fn register(
     State(node): State<AppState>,
+    viewer: Viewer,
     PathParams(subject): PathParams<String>,
     params: Params,
     JsonBody(body): JsonBody<SchemaBody>,
 ) -> Result<Response, ApiError> {
     check_subject(&subject)?;
+    viewer.may_reference(body.references.as_deref())?;
     let (id, version) = (body.id, body.version);
     let req = Register {
         subject,
@@ -143,10 +145,12 @@ async fn register(
 
 async fn lookup(
     State(node): State<AppState>,
+    viewer: Viewer,
     PathParams(subject): PathParams<String>,
     params: Params,
     JsonBody(body): JsonBody<SchemaBody>,
 ) -> Result<Response, ApiError> {
+    viewer.may_reference(body.references.as_deref())?;
     let input = body.input()?;
     let (normalize, deleted) = (params.flag("normalize"), params.flag("deleted"));
     node.read(|s| {

@@ -27,9 +27,13 @@
 //! `Authorization` header on a connection whose certificate was verified runs as the user its
 //! subject common name names. A header, when present, always decides instead.
 //!
-//! **Failed logins** drain a token bucket per user name and per client address
-//! (`max_failed_logins` in a burst, one more per `failed_login_refill`); an empty bucket answers
-//! 429 before any password is checked, right or wrong, so the limit cannot be probed around.
+//! **Failed logins** drain token buckets: strictly per user name and client address
+//! (`max_failed_logins` in a burst, one more per `failed_login_refill`), more loosely per client
+//! and per user name (see `Limiter`); IPv6 clients count by /64. An empty bucket answers 429
+//! before any password is checked, right or wrong, so the limit cannot be probed around. Failing
+//! on purpose from one address therefore locks a user out only there; a verified login is cached
+//! and each use extends it (up to `credential_cache_max`), so a working client is never sent
+//! back to the limiter while someone else is failing.
 //! Unknown users cost the same argon2 work and get a SCRAM salt derived from their name under a
 //! secret kept in the store, so neither timing nor the exchange — on any node, before or after a
 //! restart — tells whether a user exists.
@@ -47,7 +51,7 @@ pub mod users;
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -116,11 +120,24 @@ pub struct Authenticator {
 struct Expiring<T> {
     value: T,
     until: Instant,
+    /// How far use may push `until` (cached logins slide; the others do not).
+    latest: Instant,
     /// The user store's stamp when this was made.
     stamp: u64,
 }
 
 impl<T> Expiring<T> {
+    /// An entry for `ttl` from now that use does not extend.
+    fn fixed(value: T, ttl: Duration, stamp: u64) -> Expiring<T> {
+        let until = Instant::now() + ttl;
+        Expiring {
+            value,
+            until,
+            latest: until,
+            stamp,
+        }
+    }
+
     /// Unexpired, and `user` has not changed since this was made.
     fn valid(&self, now: Instant, users: &UserStore, user: &str) -> bool {
         self.until > now && users.unchanged_since(user, self.stamp)
@@ -230,9 +247,12 @@ impl Authenticator {
         // the store's stamp from before the lookup.
         let stamp = self.users.stamp();
         if let Some(hit) = lock(&self.cache)
-            .get(&cache_key)
+            .get_mut(&cache_key)
             .filter(|e| e.valid(now, &self.users, name))
         {
+            // Use extends the entry (up to its maximum lifetime): a client that keeps working
+            // never falls back to the limiter, where someone else's failures could lock it out.
+            hit.until = (now + self.config.credential_cache_ttl).min(hit.latest);
             return Outcome::Authenticated {
                 principal: hit.value.clone(),
                 info: None,
@@ -272,12 +292,14 @@ impl Authenticator {
                     return Outcome::Unauthorized;
                 }
                 let mut cache = lock(&self.cache);
-                bound(&mut cache, MAX_CACHED_CREDENTIALS);
+                make_room(&mut cache, MAX_CACHED_CREDENTIALS);
+                let now = Instant::now();
                 cache.insert(
                     cache_key,
                     Expiring {
                         value: principal.clone(),
-                        until: Instant::now() + self.config.credential_cache_ttl,
+                        until: now + self.config.credential_cache_ttl,
+                        latest: now + self.config.credential_cache_max,
                         stamp,
                     },
                 );
@@ -344,22 +366,16 @@ impl Authenticator {
         let sid = random_token(32);
         {
             let mut pending = lock(&self.exchanges);
-            bound(&mut pending, MAX_PENDING_EXCHANGES);
+            drop_expired(&mut pending, MAX_PENDING_EXCHANGES);
             if pending.len() >= MAX_PENDING_EXCHANGES {
                 return Outcome::Limited(EXCHANGE_TTL);
             }
-            pending.insert(
-                token_key(&sid),
-                Expiring {
-                    value: Pending {
-                        exchange,
-                        principal,
-                        creds,
-                    },
-                    until: Instant::now() + EXCHANGE_TTL,
-                    stamp,
-                },
-            );
+            let value = Pending {
+                exchange,
+                principal,
+                creds,
+            };
+            pending.insert(token_key(&sid), Expiring::fixed(value, EXCHANGE_TTL, stamp));
         }
         Outcome::Continue(format!(
             "SCRAM-SHA-256 sid={sid}, data={}",
@@ -385,15 +401,10 @@ impl Authenticator {
             (Ok(server_final), Some(principal)) => {
                 lock(&self.limiter).refund(&exchange.username, client);
                 let mut sessions = lock(&self.sessions);
-                bound(&mut sessions, MAX_SESSIONS);
-                sessions.insert(
-                    token_key(sid),
-                    Expiring {
-                        value: principal.clone(),
-                        until: Instant::now() + self.config.session_ttl,
-                        stamp: pending.stamp,
-                    },
-                );
+                make_room(&mut sessions, MAX_SESSIONS);
+                let session =
+                    Expiring::fixed(principal.clone(), self.config.session_ttl, pending.stamp);
+                sessions.insert(token_key(sid), session);
                 Outcome::Authenticated {
                     principal,
                     info: Some(format!("sid={sid}, data={}", B64.encode(server_final))),
@@ -479,21 +490,64 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Keeps a map of expiring entries under `max`: drops expired ones when full.
-fn bound<K: Eq + Hash, T>(map: &mut HashMap<K, Expiring<T>>, max: usize) {
+/// Drops expired entries once `map` holds `max`.
+fn drop_expired<K: Eq + Hash, T>(map: &mut HashMap<K, Expiring<T>>, max: usize) {
     if map.len() >= max {
         let now = Instant::now();
         map.retain(|_, e| e.until > now);
     }
 }
 
-/// Token buckets of failed logins, per user name and per client address. Only failures create
-/// buckets, so the common case — no recent failures — is two lookups in empty maps.
+/// Makes room for one more entry under `max`: expired entries go first, then the one closest to
+/// expiring — the oldest session, the least recently used cached login. Without this a flood of
+/// logins (each a valid user's) would grow the map without bound. Scanning for the oldest is
+/// linear, but only ever runs on a full map.
+fn make_room<K: Eq + Hash + Clone, T>(map: &mut HashMap<K, Expiring<T>>, max: usize) {
+    drop_expired(map, max);
+    while map.len() >= max.max(1) {
+        let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, e)| e.until)
+            .map(|(k, _)| k.clone())
+        else {
+            return;
+        };
+        map.remove(&oldest);
+    }
+}
+
+/// A client as the limiter counts it: an IPv4 address, or an IPv6 /64 — what one host or
+/// subscriber is usually given, so cycling through one's own addresses earns no fresh buckets.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u64::MAX as u128))),
+        },
+        v4 => v4,
+    }
+}
+
+/// How much looser the per-client bucket is than the per-(user, client) one: room for a few
+/// users behind one NAT mistyping, still a bound on one client trying many names.
+const CLIENT_FACTOR: u32 = 3;
+/// How much looser the per-user bucket is: as many failures, in a burst and over time, as this
+/// many clients may make. Only a guesser with that many addresses can lock a user out at all.
+const USER_FACTOR: u32 = 10;
+
+/// Token buckets of failed logins: strict per (user name, client), looser per client and
+/// per user name (see the factors). Strict per name alone would let anyone lock a named account
+/// out by failing on purpose; per client alone would let a botnet guess one password without
+/// bound. Every attempt takes a token from all three before any password is checked.
+///
+/// Only attempts create buckets, and a bucket that has refilled is forgotten once its map is
+/// full, so the common case is a few lookups in small maps. When a map is full of buckets still
+/// draining, an attempt that would need a new one is refused (fail closed): not tracking it
+/// would let a guesser who filled the map guess freely.
 struct Limiter {
-    users: HashMap<String, Bucket>,
-    addrs: HashMap<IpAddr, Bucket>,
-    capacity: f64,
-    refill: Duration,
+    pairs: Buckets<(String, IpAddr)>,
+    clients: Buckets<IpAddr>,
+    users: Buckets<String>,
 }
 
 struct Bucket {
@@ -501,13 +555,21 @@ struct Bucket {
     at: Instant,
 }
 
-impl Limiter {
-    fn new(capacity: u32, refill: Duration) -> Limiter {
-        Limiter {
-            users: HashMap::new(),
-            addrs: HashMap::new(),
+/// One kind of bucket, by key.
+struct Buckets<K> {
+    map: HashMap<K, Bucket>,
+    capacity: f64,
+    refill: Duration,
+    max: usize,
+}
+
+impl<K: Eq + Hash> Buckets<K> {
+    fn new(capacity: u32, refill: Duration, max: usize) -> Buckets<K> {
+        Buckets {
+            map: HashMap::new(),
             capacity: f64::from(capacity),
             refill,
+            max,
         }
     }
 
@@ -516,78 +578,103 @@ impl Limiter {
         (bucket.tokens + earned).min(self.capacity)
     }
 
-    /// How long to wait if either bucket is empty.
-    fn check(&self, name: &str, addr: IpAddr) -> Option<Duration> {
-        let now = Instant::now();
-        [self.users.get(name), self.addrs.get(&addr)]
-            .into_iter()
-            .flatten()
-            .map(|b| self.tokens(b, now))
-            .filter(|t| *t < 1.0)
-            .map(|t| self.refill.mul_f64(1.0 - t))
-            .max()
+    /// How long `key` must wait before it may fail again; `None` if it may now.
+    fn wait(&mut self, key: &K, now: Instant) -> Option<Duration> {
+        match self.map.get(key) {
+            Some(bucket) => {
+                let tokens = self.tokens(bucket, now);
+                (tokens < 1.0).then(|| self.refill.mul_f64(1.0 - tokens))
+            }
+            None => {
+                if self.map.len() >= self.max {
+                    self.prune(now);
+                }
+                (self.map.len() >= self.max).then_some(self.refill)
+            }
+        }
     }
 
-    /// Takes one token from both buckets, or says how long to wait if either is empty.
+    /// One more attempt by `key` (checked with [`Buckets::wait`] first).
+    fn take(&mut self, key: K, now: Instant) {
+        let tokens = self
+            .map
+            .get(&key)
+            .map_or(self.capacity, |b| self.tokens(b, now));
+        self.map.insert(
+            key,
+            Bucket {
+                tokens: (tokens - 1.0).max(0.0),
+                at: now,
+            },
+        );
+    }
+
+    fn refund(&mut self, key: &K, now: Instant) {
+        let Some(tokens) = self.map.get(key).map(|b| self.tokens(b, now)) else {
+            return;
+        };
+        let capacity = self.capacity;
+        if let Some(bucket) = self.map.get_mut(key) {
+            bucket.tokens = (tokens + 1.0).min(capacity);
+            bucket.at = now;
+        }
+    }
+
+    /// Forgets buckets that have refilled.
+    fn prune(&mut self, now: Instant) {
+        let (capacity, refill) = (self.capacity, self.refill.as_secs_f64());
+        self.map
+            .retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() / refill < capacity);
+    }
+}
+
+impl Limiter {
+    fn new(capacity: u32, refill: Duration) -> Limiter {
+        Limiter::with_max(capacity, refill, MAX_RATE_BUCKETS)
+    }
+
+    fn with_max(capacity: u32, refill: Duration, max: usize) -> Limiter {
+        Limiter {
+            pairs: Buckets::new(capacity, refill, max),
+            clients: Buckets::new(capacity.saturating_mul(CLIENT_FACTOR), refill, max),
+            users: Buckets::new(
+                capacity.saturating_mul(USER_FACTOR),
+                refill / USER_FACTOR,
+                max,
+            ),
+        }
+    }
+
+    /// Takes a token for an attempt by `name` from `addr`, or says how long to wait if any of
+    /// its buckets is empty (or cannot be tracked).
     fn take(&mut self, name: &str, addr: IpAddr) -> Result<(), Duration> {
-        if let Some(wait) = self.check(name, addr) {
+        let now = Instant::now();
+        let client = client_key(addr);
+        let pair = (name.to_string(), client);
+        let wait = [
+            self.pairs.wait(&pair, now),
+            self.clients.wait(&client, now),
+            self.users.wait(&pair.0, now),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(wait) = wait {
             return Err(wait);
         }
-        self.fail(name, addr);
+        self.users.take(pair.0.clone(), now);
+        self.pairs.take(pair, now);
+        self.clients.take(client, now);
         Ok(())
     }
 
     /// Gives back the token a successful attempt took.
     fn refund(&mut self, name: &str, addr: IpAddr) {
         let now = Instant::now();
-        let capacity = self.capacity;
-        let refill = self.refill;
-        let earned = |b: &Bucket| now.duration_since(b.at).as_secs_f64() / refill.as_secs_f64();
-        for bucket in [self.users.get_mut(name), self.addrs.get_mut(&addr)]
-            .into_iter()
-            .flatten()
-        {
-            bucket.tokens = (bucket.tokens + earned(bucket) + 1.0).min(capacity);
-            bucket.at = now;
-        }
-    }
-
-    fn fail(&mut self, name: &str, addr: IpAddr) {
-        let now = Instant::now();
-        let user = self.drained(self.users.get(name), now);
-        let address = self.drained(self.addrs.get(&addr), now);
-        prune(&mut self.users, self.capacity, self.refill, now);
-        prune(&mut self.addrs, self.capacity, self.refill, now);
-        // Past the bound, only buckets already tracked are updated: memory stays bounded, and
-        // the address bucket still limits a client spraying new user names.
-        if self.users.len() < MAX_RATE_BUCKETS || self.users.contains_key(name) {
-            self.users.insert(name.to_string(), user);
-        }
-        if self.addrs.len() < MAX_RATE_BUCKETS || self.addrs.contains_key(&addr) {
-            self.addrs.insert(addr, address);
-        }
-    }
-
-    /// `bucket` (full if none) after one more failure at `now`.
-    fn drained(&self, bucket: Option<&Bucket>, now: Instant) -> Bucket {
-        let tokens = bucket.map_or(self.capacity, |b| self.tokens(b, now));
-        Bucket {
-            tokens: (tokens - 1.0).max(0.0),
-            at: now,
-        }
-    }
-}
-
-/// Forgets buckets that have refilled, once a map grows past its bound.
-fn prune<K: Eq + Hash>(
-    map: &mut HashMap<K, Bucket>,
-    capacity: f64,
-    refill: Duration,
-    now: Instant,
-) {
-    if map.len() >= MAX_RATE_BUCKETS {
-        let refill = refill.as_secs_f64();
-        map.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() / refill < capacity);
+        let client = client_key(addr);
+        self.pairs.refund(&(name.to_string(), client), now);
+        self.clients.refund(&client, now);
+        self.users.refund(&name.to_string(), now);
     }
 }
 
@@ -598,18 +685,89 @@ mod tests {
     #[test]
     fn limiter_allows_a_burst_then_refills() {
         let addr: IpAddr = "10.0.0.1".parse().unwrap();
-        let mut l = Limiter::new(3, Duration::from_millis(200));
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut l = Limiter::new(3, Duration::from_millis(300));
         for _ in 0..3 {
-            assert!(l.check("u", addr).is_none());
-            l.fail("u", addr);
+            assert!(l.take("u", addr).is_ok());
         }
-        let wait = l.check("u", addr).expect("limited");
-        assert!(wait <= Duration::from_millis(200), "{wait:?}");
-        // The address is limited for other names too, and the name from other addresses.
-        assert!(l.check("v", addr).is_some());
-        assert!(l.check("u", "10.0.0.2".parse().unwrap()).is_some());
-        assert!(l.check("v", "10.0.0.2".parse().unwrap()).is_none());
-        std::thread::sleep(Duration::from_millis(220));
-        assert!(l.check("u", addr).is_none());
+        let wait = l.take("u", addr).expect_err("limited");
+        assert!(wait <= Duration::from_millis(300), "{wait:?}");
+        // Another address may still try the name, and this address other names.
+        assert!(l.take("u", other).is_ok());
+        assert!(l.take("v", addr).is_ok());
+        std::thread::sleep(Duration::from_millis(320));
+        assert!(l.take("u", addr).is_ok());
+    }
+
+    #[test]
+    fn a_client_trying_many_names_and_many_clients_trying_one_name_are_bounded() {
+        let mut l = Limiter::new(2, Duration::from_secs(3600));
+        let addr: IpAddr = "10.0.0.1".parse().unwrap();
+        // Per client: CLIENT_FACTOR times the strict burst, across names.
+        for i in 0..2 * CLIENT_FACTOR {
+            assert!(l.take(&format!("name-{i}"), addr).is_ok(), "{i}");
+        }
+        assert!(l.take("fresh-name", addr).is_err());
+        // Per name: USER_FACTOR times the strict burst, across clients.
+        for i in 0..2 * USER_FACTOR {
+            let client = IpAddr::from([10, 1, (i / 256) as u8, (i % 256) as u8]);
+            assert!(l.take("victim", client).is_ok(), "{i}");
+        }
+        assert!(l.take("victim", "10.9.9.9".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        assert_eq!(
+            client_key("::ffff:10.0.0.1".parse().unwrap()),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        let mut l = Limiter::new(2, Duration::from_secs(3600));
+        assert!(l.take("u", a).is_ok());
+        assert!(l.take("u", b).is_ok());
+        // A third address in the same /64 finds the bucket empty; the next /64 does not.
+        assert!(l.take("u", "2001:db8:1:2::7".parse().unwrap()).is_err());
+        assert!(l.take("u", c).is_ok());
+    }
+
+    #[test]
+    fn full_limiter_maps_refuse_clients_they_cannot_track() {
+        let mut l = Limiter::with_max(3, Duration::from_secs(3600), 2);
+        let addr = |i: u8| IpAddr::from([10, 0, 0, i]);
+        assert!(l.take("a", addr(1)).is_ok());
+        assert!(l.take("b", addr(2)).is_ok());
+        // Both maps are full of draining buckets: a newcomer is refused, not left untracked …
+        assert!(l.take("c", addr(3)).is_err());
+        // … while clients already tracked go on as before.
+        assert!(l.take("a", addr(1)).is_ok());
+        // Refilled buckets make room again.
+        l.refund("b", addr(2));
+        assert!(l.take("c", addr(3)).is_ok());
+    }
+
+    #[test]
+    fn a_full_map_makes_room_by_dropping_the_oldest() {
+        let now = Instant::now();
+        let mut map = HashMap::new();
+        for i in 0..3u8 {
+            map.insert(
+                i,
+                Expiring {
+                    value: i,
+                    until: now + Duration::from_secs(60 + u64::from(i)),
+                    latest: now + Duration::from_secs(60 + u64::from(i)),
+                    stamp: 0,
+                },
+            );
+        }
+        make_room(&mut map, 3);
+        let mut left: Vec<u8> = map.keys().copied().collect();
+        left.sort();
+        assert_eq!(left, [1, 2]);
     }
 }
