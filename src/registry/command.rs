@@ -905,4 +905,44 @@ mod tests {
             assert!(VersionSelector::parse(s).is_err(), "{s}");
         }
     }
+
+    fn input(schema: &str) -> SchemaInput {
+        SchemaInput {
+            schema: schema.to_string(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_compat_check_works_from_its_snapshot_alone() {
+        let mut state = State::default();
+        let v1 = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#;
+        state.apply(Record::schema(SchemaValue::new("s", 1, 1, v1.to_string())));
+        let adds_b = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"int"}]}"#;
+
+        let check = compat_check(&state, "s", &input(adds_b), None).unwrap();
+        // The state may change (here: go away) once the snapshot is taken.
+        drop(state);
+        let new = check.parse(adds_b, false).unwrap();
+        let messages = check.compare(&new).unwrap();
+        assert!(
+            messages[0].contains("READER_FIELD_MISSING_DEFAULT_VALUE"),
+            "{messages:?}"
+        );
+
+        // A missing version is reported only once the schema parses, as before the split.
+        let state = State::default();
+        let missing = Some(VersionSelector::Number(7));
+        let check = compat_check(&state, "s", &input("{"), missing).unwrap();
+        assert!(matches!(
+            check.parse("{", false),
+            Err(RegistryError::InvalidSchema(_))
+        ));
+        let check = compat_check(&state, "s", &input(v1), missing).unwrap();
+        let new = check.parse(v1, false).unwrap();
+        assert_eq!(
+            check.compare(&new).unwrap_err(),
+            RegistryError::VersionNotFound("7".into())
+        );
+    }
 }
