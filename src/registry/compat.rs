@@ -165,11 +165,12 @@ pub const UNEXPECTED_EXCEPTION: &str = "UNEXPECTED_EXCEPTION";
 pub const MAX_DEPTH: usize = 256;
 
 /// The most work one [`check`] (or [`reader_can_read`]) may do before it stops with
-/// [`TooComplex`]. A step is one reader/writer pair compared, or one field, alias, enum symbol,
-/// union branch or incompatibility looked at or copied. Checking a 2,000-field record against
-/// its previous version takes about ten thousand steps, so even FULL_TRANSITIVE against a
-/// hundred such versions stays far below; a hostile pair of schemas that would keep Java's
-/// algorithm busy for minutes is stopped after about a second.
+/// [`TooComplex`]. A step is one reader/writer pair compared, or one field, alias, enum symbol
+/// or union branch looked at; wording a finding costs about a step per byte of its message.
+/// Checking a 2,000-field record against its previous version takes about twenty thousand
+/// steps, so even FULL_TRANSITIVE against a hundred such versions (some four million) stays
+/// well below. Schemas that would keep Java's algorithm busy for minutes stop here instead:
+/// about two seconds of an unoptimised build, a fraction of that in release.
 pub const MAX_STEPS: u64 = 20_000_000;
 
 /// A check that needs more than [`MAX_STEPS`] steps.
