@@ -62,7 +62,9 @@ fn bench(c: &mut Criterion) {
         .map(|(i, (s, text))| (i as i32 + 1, AvroSchemaRef::new(s), text.as_str()))
         .collect();
     let new = AvroSchemaRef::new(&new);
-    assert!(check(CompatLevel::BackwardTransitive, new, &previous).is_empty());
+    assert!(check(CompatLevel::BackwardTransitive, new, &previous)
+        .unwrap()
+        .is_empty());
 
     c.bench_function("backward_transitive 50 fields x 100 versions", |b| {
         b.iter(|| {

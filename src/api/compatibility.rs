@@ -9,7 +9,7 @@ use serde_json::json;
 use super::auth::Viewer;
 use super::error::ApiError;
 use super::subjects::SchemaBody;
-use super::{ok, AppState, JsonBody, Params, PathParams};
+use super::{off_the_runtime, ok, AppState, JsonBody, Params, PathParams};
 use crate::registry::command::{self, VersionSelector};
 use crate::registry::error::RegistryError;
 
@@ -25,6 +25,9 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// Under the state's read lock only the snapshot is taken ([`command::compat_check`]); parsing
+/// the schema and comparing, the parts a big schema makes expensive, run off the async
+/// workers and without the lock.
 async fn check(
     node: &AppState,
     subject: &str,
@@ -36,39 +39,20 @@ async fn check(
     let input = body.input()?;
     let normalize = params.flag("normalize");
     let verbose = params.flag("verbose");
-    let messages = node.read(|s| -> Result<Vec<String>, ApiError> {
-        let prepared = match command::prepare(s, &input, normalize) {
-            Ok(p) => p,
-            // Verbose callers get the parse error as the verdict, as Confluent answers.
-            Err(e @ RegistryError::InvalidSchema(_)) if verbose => return Ok(vec![e.to_string()]),
-            Err(e) => return Err(e.into()),
-        };
-        // Confluent: a numbered version must exist (40402, never 40401); `latest` with no live
-        // version, like no version at all, compares against nothing and is compatible.
-        let against = match selector {
-            Some(VersionSelector::Number(n)) => Some(
-                s.subject(subject)
-                    .and_then(|e| e.versions.get(&n))
-                    .filter(|v| !v.deleted)
-                    .ok_or_else(|| RegistryError::VersionNotFound(n.to_string()))?,
-            ),
-            Some(VersionSelector::Latest) => {
-                match s.subject(subject).and_then(|e| e.live().next_back()) {
-                    Some(v) => Some(v),
-                    None => return Ok(vec![]),
-                }
-            }
-            None => None,
-        };
-        let level = command::effective_level(s, subject);
-        Ok(command::incompatibilities(
-            s,
-            subject,
-            &prepared.parsed,
-            level,
-            against,
-        ))
-    })?;
+    let snapshot = node.read(|s| command::compat_check(s, subject, &input, selector));
+    let messages = off_the_runtime(move || {
+        let parsed = snapshot.and_then(|c| {
+            let new = c.parse(&input.schema, normalize)?;
+            Ok((c, new))
+        });
+        match parsed {
+            Ok((check, new)) => Ok(check.compare(&new)?),
+            // Verbose callers get the schema's error as the verdict, as Confluent answers.
+            Err(e @ RegistryError::InvalidSchema(_)) if verbose => Ok(vec![e.to_string()]),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
     let mut body = json!({ "is_compatible": messages.is_empty() });
     if verbose {
         body["messages"] = json!(messages);

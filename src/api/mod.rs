@@ -276,3 +276,18 @@ pub fn raw_schema(text: &str) -> Response {
     )
         .into_response()
 }
+
+/// Runs `work` (parsing a submitted schema, checking compatibility) on tokio's blocking pool:
+/// a 4 MiB schema can take a while, and the async workers must stay free for other requests
+/// (`/health` included) meanwhile.
+pub async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        tracing::error!(error = %e, "schema work failed");
+        ApiError::http(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error while processing the schema",
+        )
+    })?
+}

@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 
 use super::auth::Viewer;
 use super::error::ApiError;
-use super::{check_subject, ok, AppState, JsonBody, Params, PathParams, VersionBody};
+use super::{
+    check_subject, off_the_runtime, ok, AppState, JsonBody, Params, PathParams, VersionBody,
+};
 use crate::registry::command::{self, Register, SchemaInput, VersionSelector};
 use crate::registry::error::RegistryError;
 use crate::registry::record::Reference;
@@ -153,8 +155,12 @@ async fn lookup(
     viewer.may_reference(body.references.as_deref())?;
     let input = body.input()?;
     let (normalize, deleted) = (params.flag("normalize"), params.flag("deleted"));
+    // Parse without the state's lock and off the async workers; then find the version.
+    let (resolved, normalize) =
+        node.read(|s| command::lookup_input(s, &subject, &input, normalize, deleted))?;
+    let prepared = off_the_runtime(move || Ok(resolved.parse(&input.schema, normalize)?)).await?;
     node.read(|s| {
-        let v = command::lookup(s, &subject, &input, normalize, deleted)?;
+        let v = command::lookup(s, &subject, &prepared, deleted)?;
         Ok(ok(&VersionBody::new(&subject, v)))
     })
 }

@@ -27,21 +27,111 @@ const PRIMITIVES: [&str; 8] = [
     "null", "boolean", "int", "long", "float", "double", "bytes", "string",
 ];
 
+/// Most fields one record may have.
+pub const MAX_FIELDS: usize = 10_000;
+/// Most symbols one enum may have.
+pub const MAX_ENUM_SYMBOLS: usize = 20_000;
+/// Most aliases one named type or field may have.
+pub const MAX_ALIASES: usize = 1_000;
+/// Most branches one union may have.
+pub const MAX_UNION_BRANCHES: usize = 10_000;
+
 /// Parses `text` with the already-resolved texts of its references (dependencies first).
+///
+/// For schemas already stored (replayed from the log, perhaps written by another registry):
+/// no size limits, since refusing them now would help nobody. What clients submit goes through
+/// [`parse_submitted`].
 pub fn parse(text: &str, ref_texts: &[&str]) -> Result<ParsedSchema, InvalidSchema> {
     let json: Value =
         serde_json::from_str(text).map_err(|e| InvalidSchema(format!("Invalid schema: {e}")))?;
+    parse_json(text, &json, ref_texts)
+}
+
+/// [`parse`] for a schema a client submits, refused first if one of its records, enums,
+/// unions or alias lists is longer than the `MAX_*` limits above.
+///
+/// The limits sit far above anything real schemas use, and keep every later step (apache_avro's
+/// parser, canonical text, compatibility) from meeting lists of hundreds of thousands of items
+/// that a 4 MiB body can hold. Checked on the JSON, before apache_avro sees it.
+pub fn parse_submitted(text: &str, ref_texts: &[&str]) -> Result<ParsedSchema, InvalidSchema> {
+    let json: Value =
+        serde_json::from_str(text).map_err(|e| InvalidSchema(format!("Invalid schema: {e}")))?;
+    check_sizes(&json)?;
+    parse_json(text, &json, ref_texts)
+}
+
+fn parse_json(text: &str, json: &Value, ref_texts: &[&str]) -> Result<ParsedSchema, InvalidSchema> {
     let (schema, refs) = if ref_texts.is_empty() {
-        (Schema::parse(&json).map_err(avro_err)?, Vec::new())
+        (Schema::parse(json).map_err(avro_err)?, Vec::new())
     } else {
         Schema::parse_str_with_list(text, ref_texts).map_err(avro_err)?
     };
-    let canonical = canonical_text(&json)?;
+    let canonical = canonical_text(json)?;
     Ok(ParsedSchema {
         canonical,
         schema,
         refs,
     })
+}
+
+/// Refuses a schema JSON with a list longer than its `MAX_*` limit. Recursive, but serde_json
+/// has already bounded the nesting (128 levels).
+fn check_sizes(v: &Value) -> Result<(), InvalidSchema> {
+    let too_many = |what: String, n: usize, max: usize| {
+        Err(invalid(format!(
+            "{what} has {n} items, more than the {max} Schemata accepts"
+        )))
+    };
+    let name = |o: &Map<String, Value>| {
+        o.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let aliases = |o: &Map<String, Value>, what: &str| match o.get("aliases") {
+        Some(Value::Array(a)) if a.len() > MAX_ALIASES => too_many(
+            format!("the aliases of {what} {}", name(o)),
+            a.len(),
+            MAX_ALIASES,
+        ),
+        _ => Ok(()),
+    };
+    match v {
+        Value::Array(branches) => {
+            if branches.len() > MAX_UNION_BRANCHES {
+                return too_many("a union".into(), branches.len(), MAX_UNION_BRANCHES);
+            }
+            branches.iter().try_for_each(check_sizes)
+        }
+        Value::Object(o) => {
+            aliases(o, "type")?;
+            if let Some(Value::Array(symbols)) = o.get("symbols") {
+                if symbols.len() > MAX_ENUM_SYMBOLS {
+                    let what = format!("the symbols of enum {}", name(o));
+                    return too_many(what, symbols.len(), MAX_ENUM_SYMBOLS);
+                }
+            }
+            if let Some(Value::Array(fields)) = o.get("fields") {
+                if fields.len() > MAX_FIELDS {
+                    let what = format!("the fields of record {}", name(o));
+                    return too_many(what, fields.len(), MAX_FIELDS);
+                }
+                for field in fields.iter().filter_map(Value::as_object) {
+                    aliases(field, "field")?;
+                    if let Some(t) = field.get("type") {
+                        check_sizes(t)?;
+                    }
+                }
+            }
+            for inner in ["type", "items", "values"] {
+                if let Some(t @ (Value::Object(_) | Value::Array(_))) = o.get(inner) {
+                    check_sizes(t)?;
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn avro_err(e: apache_avro::Error) -> InvalidSchema {
@@ -478,5 +568,59 @@ mod tests {
             s = format!(r#"{{"type":"array","items":{s}}}"#);
         }
         assert!(parse(&s, &[]).is_err());
+    }
+
+    #[test]
+    fn submitted_schemas_are_held_to_the_size_limits() {
+        let names = |p: &str, n: usize| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        let fields = |n: usize| {
+            (0..n)
+                .map(|i| serde_json::json!({"name": format!("f{i}"), "type": "int"}))
+                .collect::<Vec<_>>()
+        };
+        let record = |fields: Vec<Value>| serde_json::json!({"type": "record", "name": "R", "fields": fields});
+        let cases = [
+            (record(fields(MAX_FIELDS + 1)), "the fields of record R"),
+            (
+                serde_json::json!({"type": "enum", "name": "E",
+                    "symbols": names("S", MAX_ENUM_SYMBOLS + 1)}),
+                "the symbols of enum E",
+            ),
+            (
+                record(vec![serde_json::json!({"name": "f", "type": "int",
+                    "aliases": names("a", MAX_ALIASES + 1)})]),
+                "the aliases of field f",
+            ),
+            (
+                // Nested in an array in a map in a field's union.
+                record(vec![serde_json::json!({"name": "f", "type": ["null",
+                    {"type": "map", "values": {"type": "array", "items":
+                        {"type": "fixed", "name": "F", "size": 1,
+                         "aliases": names("a", MAX_ALIASES + 1)}}}]})]),
+                "the aliases of type F",
+            ),
+            (
+                Value::Array(
+                    names("T", MAX_UNION_BRANCHES + 1)
+                        .into_iter()
+                        .map(|n| serde_json::json!({"type": "fixed", "name": n, "size": 1}))
+                        .collect(),
+                ),
+                "a union",
+            ),
+        ];
+        for (schema, what) in cases {
+            let text = schema.to_string();
+            let refused = parse_submitted(&text, &[]).unwrap_err().0;
+            assert!(
+                refused.starts_with(&format!("Invalid schema: {what} has ")),
+                "{refused}"
+            );
+            // Stored schemas are not refused.
+            assert!(parse(&text, &[]).is_ok(), "{what}");
+        }
+        // At the limits is fine.
+        let text = record(fields(MAX_FIELDS)).to_string();
+        assert!(parse_submitted(&text, &[]).is_ok());
     }
 }

@@ -119,6 +119,23 @@ pub fn prepare(
     input: &SchemaInput,
     normalize: bool,
 ) -> Result<Prepared, RegistryError> {
+    resolve_input(state, input)?.parse(&input.schema, normalize)
+}
+
+/// A submitted schema's type and references, resolved against the state: everything parsing
+/// it needs from the state. Copied out (the texts are shared, not copied) so that the parse,
+/// the expensive part for a big schema, can run without the state's lock.
+#[derive(Debug, Clone)]
+pub struct ResolvedInput {
+    schema_type: Option<String>,
+    /// As stored: `-1` resolved to the concrete version.
+    references: Vec<Reference>,
+    /// The texts of every schema reachable through the references, dependencies first.
+    ref_texts: Vec<Arc<str>>,
+}
+
+/// The state-reading half of [`prepare`]: the schema type checked and the references resolved.
+pub fn resolve_input(state: &State, input: &SchemaInput) -> Result<ResolvedInput, RegistryError> {
     // Case-sensitive, as Confluent: `avro` is refused. Schemata registers Avro only.
     let schema_type = match input.schema_type.as_deref() {
         None | Some("AVRO") => None,
@@ -130,27 +147,39 @@ pub fn prepare(
     };
     let references = concrete_references(state, &input.references)?;
     let ref_texts = resolve_references(state, &references)?;
-    let ref_strs: Vec<&str> = ref_texts.iter().map(|t| &**t).collect();
-    let mut parsed =
-        avro::parse(&input.schema, &ref_strs).map_err(|e| RegistryError::InvalidSchema(e.0))?;
-    // The state indexes every stored text by its canonical spelling; key what we would store
-    // the same way, so a normalized schema matches its stored normalized twin.
-    let mut key_text = parsed.canonical.clone();
-    if normalize {
-        let invalid = |e: avro::InvalidSchema| RegistryError::InvalidSchema(e.0);
-        let json: serde_json::Value = serde_json::from_str(&input.schema)
-            .map_err(|e| RegistryError::InvalidSchema(format!("Invalid schema: {e}")))?;
-        parsed.canonical = avro::normalized_text(&json).map_err(invalid)?;
-        let normalized: serde_json::Value = serde_json::from_str(&parsed.canonical)
-            .map_err(|e| RegistryError::InvalidSchema(format!("Invalid schema: {e}")))?;
-        key_text = avro::canonical_text(&normalized).map_err(invalid)?;
-    }
-    let key = ContentKey {
-        canonical: Arc::from(key_text.as_str()),
+    Ok(ResolvedInput {
         schema_type,
         references,
-    };
-    Ok(Prepared { parsed, key })
+        ref_texts,
+    })
+}
+
+impl ResolvedInput {
+    /// The pure half of [`prepare`]: parses `text`, the submitted schema, within the size limits
+    /// of [`avro::parse_submitted`].
+    pub fn parse(&self, text: &str, normalize: bool) -> Result<Prepared, RegistryError> {
+        let ref_strs: Vec<&str> = self.ref_texts.iter().map(|t| &**t).collect();
+        let mut parsed = avro::parse_submitted(text, &ref_strs)
+            .map_err(|e| RegistryError::InvalidSchema(e.0))?;
+        // The state indexes every stored text by its canonical spelling; key what we would
+        // store the same way, so a normalized schema matches its stored normalized twin.
+        let mut key_text = parsed.canonical.clone();
+        if normalize {
+            let invalid = |e: avro::InvalidSchema| RegistryError::InvalidSchema(e.0);
+            let json: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| RegistryError::InvalidSchema(format!("Invalid schema: {e}")))?;
+            parsed.canonical = avro::normalized_text(&json).map_err(invalid)?;
+            let normalized: serde_json::Value = serde_json::from_str(&parsed.canonical)
+                .map_err(|e| RegistryError::InvalidSchema(format!("Invalid schema: {e}")))?;
+            key_text = avro::canonical_text(&normalized).map_err(invalid)?;
+        }
+        let key = ContentKey {
+            canonical: Arc::from(key_text.as_str()),
+            schema_type: self.schema_type.clone(),
+            references: self.references.clone(),
+        };
+        Ok(Prepared { parsed, key })
+    }
 }
 
 /// The references with `-1` (latest live version) replaced by the version it names now, as
@@ -217,10 +246,19 @@ fn resolve_references(state: &State, refs: &[Reference]) -> Result<Vec<Arc<str>>
 
 /// The parsed form of a stored schema, built once and cached on the entry.
 pub fn parsed_entry(state: &State, entry: &SchemaEntry) -> Option<Arc<ParsedSchema>> {
+    parsed_with(entry, || resolve_references(state, &entry.references).ok())
+}
+
+/// [`parsed_entry`] with the reference texts supplied by `refs` (`None`: they do not resolve),
+/// so that it can run without the state.
+fn parsed_with(
+    entry: &SchemaEntry,
+    refs: impl FnOnce() -> Option<Vec<Arc<str>>>,
+) -> Option<Arc<ParsedSchema>> {
     entry
         .parsed
         .get_or_init(|| {
-            let refs = resolve_references(state, &entry.references).ok()?;
+            let refs = refs()?;
             let refs: Vec<&str> = refs.iter().map(|t| &**t).collect();
             match avro::parse(&entry.text, &refs) {
                 Ok(p) => Some(Arc::new(p)),
@@ -231,6 +269,32 @@ pub fn parsed_entry(state: &State, entry: &SchemaEntry) -> Option<Arc<ParsedSche
             }
         })
         .clone()
+}
+
+/// A stored version a check compares with, copied out of the state: the shared entry, and the
+/// texts of its references if it has yet to be parsed (then the parse needs no state).
+pub struct StoredVersion {
+    version: i32,
+    entry: Arc<SchemaEntry>,
+    ref_texts: Option<Vec<Arc<str>>>,
+}
+
+impl StoredVersion {
+    fn of(state: &State, v: &VersionEntry) -> Self {
+        let ref_texts = match v.schema.parsed.get() {
+            Some(_) => None,
+            None => resolve_references(state, &v.schema.references).ok(),
+        };
+        StoredVersion {
+            version: v.version,
+            entry: v.schema.clone(),
+            ref_texts,
+        }
+    }
+
+    fn parsed(&self) -> Option<Arc<ParsedSchema>> {
+        parsed_with(&self.entry, || self.ref_texts.clone())
+    }
 }
 
 /// The compatibility level in force for a subject: its own, else global, else BACKWARD.
@@ -258,28 +322,46 @@ pub fn incompatibilities(
     new: &ParsedSchema,
     level: CompatLevel,
     against: Option<&VersionEntry>,
-) -> Vec<String> {
-    let previous: Vec<&VersionEntry> = match against {
-        Some(v) => vec![v],
+) -> Result<Vec<String>, RegistryError> {
+    compare(level, new, &versions_to_check(state, subject, against))
+}
+
+fn versions_to_check(
+    state: &State,
+    subject: &str,
+    against: Option<&VersionEntry>,
+) -> Vec<StoredVersion> {
+    match against {
+        Some(v) => vec![StoredVersion::of(state, v)],
         None => state
             .subject(subject)
-            .map(|s| s.live().collect())
+            .map(|s| s.live().map(|v| StoredVersion::of(state, v)).collect())
             .unwrap_or_default(),
-    };
-    let parsed: Vec<(&VersionEntry, Arc<ParsedSchema>)> = previous
+    }
+}
+
+/// Compares `new` with `previous` (oldest first; those that do not parse are left out) under
+/// `level`. A check over [`compat::MAX_STEPS`] is refused as an invalid schema, for the
+/// reasons given at [`compat::TooComplex`].
+fn compare(
+    level: CompatLevel,
+    new: &ParsedSchema,
+    previous: &[StoredVersion],
+) -> Result<Vec<String>, RegistryError> {
+    let parsed: Vec<(i32, &str, Arc<ParsedSchema>)> = previous
         .iter()
-        .filter_map(|v| parsed_entry(state, &v.schema).map(|p| (*v, p)))
+        .filter_map(|v| Some((v.version, &*v.entry.text, v.parsed()?)))
         .collect();
     let refs: Vec<(i32, AvroSchemaRef<'_>, &str)> = parsed
         .iter()
-        .map(|(v, p)| {
+        .map(|(version, text, p)| {
             (
-                v.version,
+                *version,
                 AvroSchemaRef {
                     root: &p.schema,
                     refs: &p.refs,
                 },
-                &*v.schema.text,
+                *text,
             )
         })
         .collect();
@@ -287,7 +369,62 @@ pub fn incompatibilities(
         root: &new.schema,
         refs: &new.refs,
     };
-    compat::check(level, new, &refs)
+    compat::check(level, new, &refs).map_err(|e| RegistryError::InvalidSchema(e.to_string()))
+}
+
+/// A compatibility check (the `/compatibility` endpoints), in two halves so that the expensive
+/// one runs without the state's lock: [`compat_check`] copies out what the check needs, then
+/// [`CompatCheck::parse`] and [`CompatCheck::compare`] need no state.
+pub struct CompatCheck {
+    input: ResolvedInput,
+    level: CompatLevel,
+    /// The versions to compare with, oldest first, or why the requested one does not exist:
+    /// reported only if the schema parses, as Confluent does.
+    previous: Result<Vec<StoredVersion>, RegistryError>,
+}
+
+/// What checking `input` against `subject` (all its live versions, or the one `against`
+/// selects) needs from the state.
+pub fn compat_check(
+    state: &State,
+    subject: &str,
+    input: &SchemaInput,
+    against: Option<VersionSelector>,
+) -> Result<CompatCheck, RegistryError> {
+    let input = resolve_input(state, input)?;
+    let previous = match against {
+        // Confluent: a numbered version must exist (40402, never 40401); `latest` with no live
+        // version, like no version at all, compares against nothing and is compatible.
+        Some(VersionSelector::Number(n)) => state
+            .subject(subject)
+            .and_then(|e| e.versions.get(&n))
+            .filter(|v| !v.deleted)
+            .map(|v| vec![StoredVersion::of(state, v)])
+            .ok_or_else(|| RegistryError::VersionNotFound(n.to_string())),
+        Some(VersionSelector::Latest) => Ok(state
+            .subject(subject)
+            .and_then(|e| e.live().next_back())
+            .map(|v| vec![StoredVersion::of(state, v)])
+            .unwrap_or_default()),
+        None => Ok(versions_to_check(state, subject, None)),
+    };
+    Ok(CompatCheck {
+        input,
+        level: effective_level(state, subject),
+        previous,
+    })
+}
+
+impl CompatCheck {
+    /// Parses the submitted schema `text`; its errors are about the schema itself.
+    pub fn parse(&self, text: &str, normalize: bool) -> Result<Prepared, RegistryError> {
+        self.input.parse(text, normalize)
+    }
+
+    /// Compares the parsed schema with the versions: Confluent's messages, empty if compatible.
+    pub fn compare(self, new: &Prepared) -> Result<Vec<String>, RegistryError> {
+        compare(self.level, &new.parsed, &self.previous?)
+    }
 }
 
 /// Registers a schema under a subject, or returns the id it already has there.
@@ -335,7 +472,7 @@ pub fn register(state: &State, req: Register) -> Result<Registered, RegistryErro
 
     if !importing {
         let level = effective_level(state, subject);
-        let messages = incompatibilities(state, subject, &prepared.parsed, level, None);
+        let messages = incompatibilities(state, subject, &prepared.parsed, level, None)?;
         if !messages.is_empty() {
             return Err(RegistryError::Incompatible {
                 subject: subject.clone(),
@@ -415,17 +552,29 @@ fn read_only(subject: &str) -> RegistryError {
     RegistryError::NotPermitted(format!("Subject {subject} is in read-only mode"))
 }
 
-/// Finds the version of `subject` holding this schema (the lookup endpoint).
-pub fn lookup<'s>(
-    state: &'s State,
+/// The lookup endpoint's first step: the subject must exist (with `deleted`, soft-deleted
+/// counts); returns the submitted schema resolved and whether to normalize it. The parse
+/// ([`ResolvedInput::parse`]) then needs no state, and [`lookup`] finds the version.
+pub fn lookup_input(
+    state: &State,
     subject: &str,
     input: &SchemaInput,
     normalize: bool,
     deleted: bool,
+) -> Result<(ResolvedInput, bool), RegistryError> {
+    live_subject(state, subject, deleted)?;
+    let normalize = normalize || effective_normalize(state, subject);
+    Ok((resolve_input(state, input)?, normalize))
+}
+
+/// Finds the version of `subject` holding this schema (the lookup endpoint).
+pub fn lookup<'s>(
+    state: &'s State,
+    subject: &str,
+    prepared: &Prepared,
+    deleted: bool,
 ) -> Result<&'s VersionEntry, RegistryError> {
     let s = live_subject(state, subject, deleted)?;
-    let normalize = normalize || effective_normalize(state, subject);
-    let prepared = prepare(state, input, normalize)?;
     let id = state.id_for_content(&prepared.key);
     s.versions
         .values()
@@ -755,5 +904,45 @@ mod tests {
         for s in ["0", "-2", "abc", "1.0", "2147483648", ""] {
             assert!(VersionSelector::parse(s).is_err(), "{s}");
         }
+    }
+
+    fn input(schema: &str) -> SchemaInput {
+        SchemaInput {
+            schema: schema.to_string(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_compat_check_works_from_its_snapshot_alone() {
+        let mut state = State::default();
+        let v1 = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#;
+        state.apply(Record::schema(SchemaValue::new("s", 1, 1, v1.to_string())));
+        let adds_b = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"int"}]}"#;
+
+        let check = compat_check(&state, "s", &input(adds_b), None).unwrap();
+        // The state may change (here: go away) once the snapshot is taken.
+        drop(state);
+        let new = check.parse(adds_b, false).unwrap();
+        let messages = check.compare(&new).unwrap();
+        assert!(
+            messages[0].contains("READER_FIELD_MISSING_DEFAULT_VALUE"),
+            "{messages:?}"
+        );
+
+        // A missing version is reported only once the schema parses, as before the split.
+        let state = State::default();
+        let missing = Some(VersionSelector::Number(7));
+        let check = compat_check(&state, "s", &input("{"), missing).unwrap();
+        assert!(matches!(
+            check.parse("{", false),
+            Err(RegistryError::InvalidSchema(_))
+        ));
+        let check = compat_check(&state, "s", &input(v1), missing).unwrap();
+        let new = check.parse(v1, false).unwrap();
+        assert_eq!(
+            check.compare(&new).unwrap_err(),
+            RegistryError::VersionNotFound("7".into())
+        );
     }
 }

@@ -7,11 +7,21 @@
 //! reader/writer pair already being checked counts as compatible (that is how recursive types
 //! terminate), finished pairs are memoised, and locations restart where Java's do. [`check`] then
 //! words the outcome the way Confluent's REST API does. Pure and synchronous: no I/O.
+//!
+//! Java's checker is quadratic in places (every reader union branch is tried against every
+//! writer branch; symbols and aliases are found by scanning lists), and a 4 MiB request can make
+//! such a check run for minutes. So: reader union branches are indexed by kind and name and only
+//! the branches that can possibly read a writer branch are tried (the others cannot succeed,
+//! so the first branch that reads it is the one Java finds); symbols and aliases go through
+//! hash sets; messages are worded only for the incompatibilities a caller receives; and every
+//! check has a [`MAX_STEPS`] budget, beyond which it stops with [`TooComplex`] instead of
+//! running on.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 use std::str::FromStr;
 
 use apache_avro::schema::{
@@ -154,6 +164,69 @@ pub const UNEXPECTED_EXCEPTION: &str = "UNEXPECTED_EXCEPTION";
 /// serde_json parses with its default limit (128 levels) stays well under it.
 pub const MAX_DEPTH: usize = 256;
 
+/// The most work one [`check`] (or [`reader_can_read`]) may do before it stops with
+/// [`TooComplex`]. A step is one reader/writer pair compared, or one field, alias, enum symbol
+/// or union branch looked at; wording a finding costs about a step per byte of its message.
+/// Checking a 2,000-field record against its previous version takes about twenty thousand
+/// steps, so even FULL_TRANSITIVE against a hundred such versions (some four million) stays
+/// well below. Schemas that would keep Java's algorithm busy for minutes stop here instead:
+/// about two seconds of an unoptimised build, a fraction of that in release.
+pub const MAX_STEPS: u64 = 20_000_000;
+
+/// A check that needs more than [`MAX_STEPS`] steps.
+///
+/// The registry answers it as an invalid schema (422, error_code 42201, "Invalid schema: …"),
+/// as Confluent answers any schema it will not process: the request is well-formed and fits the
+/// body limit, so 400 and 413 would be wrong, 409 would claim an incompatibility nobody found,
+/// and nothing failed on the server, so not 500. Retrying cannot help; a smaller schema does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooComplex {
+    /// The budget the check ran out of.
+    pub steps: u64,
+}
+
+impl fmt::Display for TooComplex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Invalid schema: checking its compatibility takes more than {} steps, the most Schemata spends on one check",
+            self.steps
+        )
+    }
+}
+
+impl std::error::Error for TooComplex {}
+
+/// What is left of one check's step budget; shared by every comparison the check makes.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    limit: u64,
+    left: u64,
+}
+
+impl Budget {
+    fn new(limit: u64) -> Self {
+        Budget { limit, left: limit }
+    }
+
+    fn spend(&mut self, steps: usize) -> Result<(), Stop> {
+        match self.left.checked_sub(steps as u64) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => {
+                self.left = 0;
+                Err(Stop::OverBudget)
+            }
+        }
+    }
+
+    fn exhausted(&self) -> TooComplex {
+        TooComplex { steps: self.limit }
+    }
+}
+
 /// One reason a reader cannot read a writer's data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incompatibility {
@@ -233,25 +306,54 @@ fn describe(error_type: &str, path: &str, info: &str, reader: &str, writer: &str
 pub fn reader_can_read(
     reader: AvroSchemaRef<'_>,
     writer: AvroSchemaRef<'_>,
-) -> Vec<Incompatibility> {
-    let mut checker = Checker {
-        reader: NamedTypes::collect(reader),
-        writer: NamedTypes::collect(writer),
-        memo: HashMap::default(),
-        depth: 0,
-    };
-    match checker.compatibility(Step::Root, reader.root, writer.root, &mut Vec::new()) {
+) -> Result<Vec<Incompatibility>, TooComplex> {
+    reader_can_read_within(reader, writer, &mut Budget::new(MAX_STEPS))
+}
+
+fn reader_can_read_within(
+    reader: AvroSchemaRef<'_>,
+    writer: AvroSchemaRef<'_>,
+    budget: &mut Budget,
+) -> Result<Vec<Incompatibility>, TooComplex> {
+    let found = match compare(reader, writer, budget) {
         Ok(found) => found,
-        Err(Abort(why)) => vec![Incompatibility::new(
-            UNEXPECTED_EXCEPTION,
-            "/".to_string(),
-            why,
-        )],
+        Err(Stop::Exception(why)) => {
+            return Ok(vec![Incompatibility::new(
+                UNEXPECTED_EXCEPTION,
+                "/".to_string(),
+                why,
+            )])
+        }
+        Err(Stop::OverBudget) => return Err(budget.exhausted()),
+    };
+    match found.flatten(budget) {
+        Ok(found) => Ok(found.into_iter().map(Finding::word).collect()),
+        Err(_) => Err(budget.exhausted()),
     }
 }
 
+fn compare<'a>(
+    reader: AvroSchemaRef<'a>,
+    writer: AvroSchemaRef<'a>,
+    budget: &mut Budget,
+) -> Found<'a> {
+    let mut checker = Checker {
+        empty: Rc::default(),
+        reader: NamedTypes::collect(reader, budget)?,
+        writer: NamedTypes::collect(writer, budget)?,
+        memo: HashMap::default(),
+        under_way: Vec::new(),
+        unions: HashMap::default(),
+        field_names: HashMap::default(),
+        budget: *budget,
+    };
+    let found = checker.compatibility(Step::Root, reader.root, writer.root, &mut Vec::new());
+    *budget = checker.budget;
+    found
+}
+
 /// Checks `new` against a subject's live versions under `level`, the way Confluent does, and
-/// returns its verbose messages; empty = compatible.
+/// returns its verbose messages; empty = compatible. All of it within one [`MAX_STEPS`] budget.
 ///
 /// `previous` is oldest first: (version number, parsed schema, the stored schema text that
 /// Confluent quotes as `oldSchema`). BACKWARD: new reads the latest; FORWARD: the latest reads
@@ -261,16 +363,25 @@ pub fn check(
     level: CompatLevel,
     new: AvroSchemaRef<'_>,
     previous: &[(i32, AvroSchemaRef<'_>, &str)],
-) -> Vec<String> {
+) -> Result<Vec<String>, TooComplex> {
+    check_within(level, new, previous, &mut Budget::new(MAX_STEPS))
+}
+
+fn check_within(
+    level: CompatLevel,
+    new: AvroSchemaRef<'_>,
+    previous: &[(i32, AvroSchemaRef<'_>, &str)],
+    budget: &mut Budget,
+) -> Result<Vec<String>, TooComplex> {
     let (new_reads_old, old_reads_new, transitive) = level.directions();
     if !new_reads_old && !old_reads_new {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let count = if transitive { previous.len() } else { 1 };
     for (version, old, old_text) in previous.iter().rev().take(count) {
         let mut messages = Vec::new();
         if old_reads_new {
-            let found = reader_can_read(*old, new);
+            let found = reader_can_read_within(*old, new, budget)?;
             messages.extend(found.iter().map(|i| i.confluent("old", "new")));
             // Under FULL, Confluent names the old schema only after the backward half.
             if !new_reads_old && !found.is_empty() {
@@ -278,7 +389,7 @@ pub fn check(
             }
         }
         if new_reads_old {
-            let found = reader_can_read(new, *old);
+            let found = reader_can_read_within(new, *old, budget)?;
             messages.extend(found.iter().map(|i| i.confluent("new", "old")));
             if !found.is_empty() {
                 messages.extend(old_schema_lines(*version, old_text));
@@ -288,10 +399,10 @@ pub fn check(
             messages.push(format!(
                 "{{validateFields: 'false', compatibility: '{level}'}}"
             ));
-            return messages;
+            return Ok(messages);
         }
     }
-    Vec::new()
+    Ok(Vec::new())
 }
 
 /// Confluent quotes at most this many UTF-16 units of the old schema.
@@ -310,8 +421,157 @@ fn old_schema_lines(version: i32, text: &str) -> [String; 2] {
     [format!("{{oldSchemaVersion: {version}}}"), quoted]
 }
 
-/// A Java exception: the check stops and reports only this.
-struct Abort(String);
+/// Why a check stopped before reaching its verdict.
+enum Stop {
+    /// A Java exception: the check reports only this, as [`UNEXPECTED_EXCEPTION`].
+    Exception(String),
+    /// The check ran out of [`MAX_STEPS`].
+    OverBudget,
+}
+
+/// About how many steps (bytes, roughly) wording one finding takes, its symbol list aside.
+const WORDING_STEPS: usize = 200;
+
+/// A pair's findings, in Java's order. A memoised pair's findings recur wherever the pair does;
+/// they are shared there, not copied, since copying is how a few kilobytes of nested records
+/// made a hundred million findings. They are copied out only for the caller
+/// ([`Findings::flatten`]), which is paid for by the step.
+#[derive(Default)]
+struct Findings<'a> {
+    /// How many findings, counting those in shared parts (saturating: it can grow
+    /// exponentially with the nesting).
+    len: usize,
+    parts: Vec<Part<'a>>,
+}
+
+enum Part<'a> {
+    One(Finding<'a>),
+    Shared(Rc<Findings<'a>>),
+}
+
+impl<'a> Findings<'a> {
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, finding: Finding<'a>) {
+        self.len = self.len.saturating_add(1);
+        self.parts.push(Part::One(finding));
+    }
+
+    /// Adds another pair's findings.
+    fn append(&mut self, shared: Rc<Findings<'a>>) {
+        if !shared.is_empty() {
+            self.len = self.len.saturating_add(shared.len);
+            self.parts.push(Part::Shared(shared));
+        }
+    }
+
+    /// Every finding, in order, once the wording of them all has been paid for.
+    fn flatten(&self, budget: &mut Budget) -> Result<Vec<&Finding<'a>>, Stop> {
+        budget.spend(self.len.saturating_mul(WORDING_STEPS))?;
+        let mut out = Vec::new();
+        let mut todo = vec![self.parts.iter()];
+        while let Some(parts) = todo.last_mut() {
+            match parts.next() {
+                None => {
+                    todo.pop();
+                }
+                Some(Part::One(finding)) => {
+                    budget.spend(finding.extra_wording_steps())?;
+                    out.push(finding);
+                }
+                Some(Part::Shared(shared)) => todo.push(shared.parts.iter()),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<'a> Extend<Finding<'a>> for Findings<'a> {
+    fn extend<I: IntoIterator<Item = Finding<'a>>>(&mut self, findings: I) {
+        for finding in findings {
+            self.push(finding);
+        }
+    }
+}
+
+/// An incompatibility as the checker records it: what it takes to word it, not the words.
+/// Most findings are never shown (those of union branches that were only tried, or of pairs
+/// memoised along the way), and wording them up front (a list of thousands of enum symbols,
+/// say) was most of what a hostile check cost.
+struct Finding<'a> {
+    error_type: &'static str,
+    location: Rc<str>,
+    info: Info<'a>,
+}
+
+/// The makings of a [`Finding`]'s `additional_info`.
+#[derive(Clone, Copy)]
+enum Info<'a> {
+    /// `expected: <the writer's full name>`.
+    Name(&'a Name),
+    FixedSize {
+        expected: usize,
+        found: usize,
+    },
+    /// The writer symbols the reader lacks, `bytes` long once listed.
+    MissingSymbols {
+        reader: &'a EnumSchema,
+        writer: &'a EnumSchema,
+        bytes: usize,
+    },
+    /// The reader field that has no default.
+    Field(&'a str),
+    TypeMismatch {
+        reader: &'static str,
+        writer: &'static str,
+    },
+    /// The writer type no reader branch reads.
+    UnionBranch(&'static str),
+}
+
+impl<'a> Finding<'a> {
+    fn new(
+        error_type: &'static str,
+        at: &[Step],
+        last: Option<&'static str>,
+        info: Info<'a>,
+    ) -> Self {
+        Finding {
+            error_type,
+            location: Rc::from(location(at, last)),
+            info,
+        }
+    }
+
+    /// Steps it takes to word beyond [`WORDING_STEPS`]: a symbol list's length.
+    fn extra_wording_steps(&self) -> usize {
+        match self.info {
+            Info::MissingSymbols { bytes, .. } => bytes,
+            _ => 0,
+        }
+    }
+
+    fn word(&self) -> Incompatibility {
+        let info = match self.info {
+            Info::Name(writer) => format!("expected: {}", writer.fullname(None)),
+            Info::FixedSize { expected, found } => format!("expected: {expected}, found: {found}"),
+            Info::MissingSymbols { reader, writer, .. } => {
+                // Java lists them sorted (a `TreeSet`).
+                let missing: BTreeSet<&str> = missing_symbols(reader, writer).into_iter().collect();
+                let listed: Vec<&str> = missing.into_iter().collect();
+                format!("[{}]", listed.join(", "))
+            }
+            Info::Field(name) => name.to_string(),
+            Info::TypeMismatch { reader, writer } => {
+                format!("reader type: {reader} not compatible with writer type: {writer}")
+            }
+            Info::UnionBranch(writer) => format!("reader union lacking writer type: {writer}"),
+        };
+        Incompatibility::new(self.error_type, self.location.to_string(), info)
+    }
+}
 
 /// One token of a location; the first of every location is the root, which Java leaves out.
 #[derive(Clone, Copy)]
@@ -345,13 +605,15 @@ struct NamedTypes<'a> {
 }
 
 impl<'a> NamedTypes<'a> {
-    fn collect(schema: AvroSchemaRef<'a>) -> Self {
+    fn collect(schema: AvroSchemaRef<'a>, budget: &mut Budget) -> Result<Self, Stop> {
         let mut by_name = HashMap::new();
+        let mut nodes = 0;
         let mut aliases = Vec::new();
         // A worklist, not recursion: a hostile schema must not be able to overflow the stack.
         let mut todo: Vec<&'a Schema> = vec![schema.root];
         todo.extend(schema.refs.iter());
         while let Some(node) = todo.pop() {
+            nodes += 1;
             let (name, node_aliases): (&'a Name, &'a Aliases) = match node {
                 Schema::Array(a) => {
                     todo.push(&a.items);
@@ -385,22 +647,23 @@ impl<'a> NamedTypes<'a> {
         }
         // apache_avro also lets a reference name a type by one of its aliases; Java would not
         // parse such a schema, so resolving it is a courtesy and real names win.
+        budget.spend(nodes + aliases.len())?;
         let mut named = NamedTypes { by_name };
         for (alias, node) in aliases {
             if let std::borrow::Cow::Borrowed(alias) = alias {
                 named.by_name.entry(alias).or_insert(node);
             }
         }
-        named
+        Ok(named)
     }
 
-    fn resolve(&self, schema: &'a Schema) -> Result<&'a Schema, Abort> {
+    fn resolve(&self, schema: &'a Schema) -> Result<&'a Schema, Stop> {
         match schema {
-            Schema::Ref { name } => self
-                .by_name
-                .get(name)
-                .copied()
-                .ok_or_else(|| Abort(format!("Undefined name: {}", name.fullname(None)))),
+            Schema::Ref { name } => {
+                self.by_name.get(name).copied().ok_or_else(|| {
+                    Stop::Exception(format!("Undefined name: {}", name.fullname(None)))
+                })
+            }
             _ => Ok(schema),
         }
     }
@@ -427,7 +690,7 @@ enum Shape<'a> {
 
 impl<'a> Shape<'a> {
     /// `schema` must already be resolved; a stray `Ref` is reported as unresolvable.
-    fn of(schema: &'a Schema) -> Result<Self, Abort> {
+    fn of(schema: &'a Schema) -> Result<Self, Stop> {
         Ok(match schema {
             Schema::Null => Shape::Null,
             Schema::Boolean => Shape::Boolean,
@@ -457,39 +720,110 @@ impl<'a> Shape<'a> {
                 InnerDecimalSchema::Fixed(f) => Shape::Fixed(f),
             },
             Schema::Ref { name } => {
-                return Err(Abort(format!("Undefined name: {}", name.fullname(None))))
+                return Err(Stop::Exception(format!(
+                    "Undefined name: {}",
+                    name.fullname(None)
+                )))
             }
         })
     }
 
     /// Java's `Schema.Type` name, as it appears in messages.
     fn type_name(self) -> &'static str {
+        match self.kind() {
+            Kind::Null => "NULL",
+            Kind::Boolean => "BOOLEAN",
+            Kind::Int => "INT",
+            Kind::Long => "LONG",
+            Kind::Float => "FLOAT",
+            Kind::Double => "DOUBLE",
+            Kind::Bytes => "BYTES",
+            Kind::String => "STRING",
+            Kind::Array => "ARRAY",
+            Kind::Map => "MAP",
+            Kind::Union => "UNION",
+            Kind::Record => "RECORD",
+            Kind::Enum => "ENUM",
+            Kind::Fixed => "FIXED",
+        }
+    }
+
+    fn kind(self) -> Kind {
         match self {
-            Shape::Null => "NULL",
-            Shape::Boolean => "BOOLEAN",
-            Shape::Int => "INT",
-            Shape::Long => "LONG",
-            Shape::Float => "FLOAT",
-            Shape::Double => "DOUBLE",
-            Shape::Bytes => "BYTES",
-            Shape::String => "STRING",
-            Shape::Array(_) => "ARRAY",
-            Shape::Map(_) => "MAP",
-            Shape::Union(_) => "UNION",
-            Shape::Record(_) => "RECORD",
-            Shape::Enum(_) => "ENUM",
-            Shape::Fixed(_) => "FIXED",
+            Shape::Null => Kind::Null,
+            Shape::Boolean => Kind::Boolean,
+            Shape::Int => Kind::Int,
+            Shape::Long => Kind::Long,
+            Shape::Float => Kind::Float,
+            Shape::Double => Kind::Double,
+            Shape::Bytes => Kind::Bytes,
+            Shape::String => Kind::String,
+            Shape::Array(_) => Kind::Array,
+            Shape::Map(_) => Kind::Map,
+            Shape::Union(_) => Kind::Union,
+            Shape::Record(_) => Kind::Record,
+            Shape::Enum(_) => Kind::Enum,
+            Shape::Fixed(_) => Kind::Fixed,
+        }
+    }
+
+    /// A named shape's kind, name and aliases.
+    fn named(self) -> Option<(Kind, &'a Name, &'a Aliases)> {
+        match self {
+            Shape::Record(r) => Some((Kind::Record, &r.name, &r.aliases)),
+            Shape::Enum(e) => Some((Kind::Enum, &e.name, &e.aliases)),
+            Shape::Fixed(f) => Some((Kind::Fixed, &f.name, &f.aliases)),
+            _ => None,
+        }
+    }
+}
+
+/// A [`Shape`] without its contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Null,
+    Boolean,
+    Int,
+    Long,
+    Float,
+    Double,
+    Bytes,
+    String,
+    Array,
+    Map,
+    Union,
+    Record,
+    Enum,
+    Fixed,
+}
+
+impl Kind {
+    /// The unnamed reader kinds that can read a writer of this kind: itself and the spec's
+    /// promotions (see [`Checker::calculate`]). Named kinds also need a matching name.
+    fn read_by(self) -> &'static [Kind] {
+        match self {
+            Kind::Int => &[Kind::Int, Kind::Long, Kind::Float, Kind::Double],
+            Kind::Long => &[Kind::Long, Kind::Float, Kind::Double],
+            Kind::Float => &[Kind::Float, Kind::Double],
+            Kind::Double => &[Kind::Double],
+            Kind::Bytes => &[Kind::Bytes, Kind::String],
+            Kind::String => &[Kind::String, Kind::Bytes],
+            Kind::Null => &[Kind::Null],
+            Kind::Boolean => &[Kind::Boolean],
+            Kind::Array => &[Kind::Array],
+            Kind::Map => &[Kind::Map],
+            Kind::Union | Kind::Record | Kind::Enum | Kind::Fixed => &[],
         }
     }
 }
 
 /// What the memo knows about a (reader, writer) pair.
-enum Memo {
+enum Memo<'a> {
     InProgress,
-    Done(Vec<Incompatibility>),
+    Done(Rc<Findings<'a>>),
 }
 
-type Found = Result<Vec<Incompatibility>, Abort>;
+type Found<'a> = Result<Rc<Findings<'a>>, Stop>;
 
 /// Memo keys are two addresses; SipHash's resistance to chosen keys buys nothing there and
 /// costs a third of a check's time. This is FxHash's mixing step.
@@ -516,16 +850,27 @@ impl Hasher for PairHasher {
     }
 }
 
+type Addresses<K, V> = HashMap<K, V, BuildHasherDefault<PairHasher>>;
+
 /// Java's `ReaderWriterCompatibilityChecker`: one per top-level check, memo shared by all the
 /// nested checks, including those Java starts with a fresh location.
 struct Checker<'a> {
+    /// What most pairs find, shared rather than allocated per pair.
+    empty: Rc<Findings<'a>>,
     reader: NamedTypes<'a>,
     writer: NamedTypes<'a>,
     /// Every pair, not just named ones, exactly as Java: which pairs are under way when a
     /// result is first computed can change later verdicts, so reusing results the way Java
     /// does is part of matching it.
-    memo: HashMap<(*const Schema, *const Schema), Memo, BuildHasherDefault<PairHasher>>,
-    depth: usize,
+    memo: Addresses<(*const Schema, *const Schema), Memo<'a>>,
+    /// The pairs under way (the memo's `InProgress` ones), innermost last; its length is the
+    /// nesting depth.
+    under_way: Vec<(*const Schema, *const Schema)>,
+    /// Reader unions' branches by kind and name, indexed the first time each union is met.
+    unions: Addresses<*const Schema, UnionIndex<'a>>,
+    /// Writer records' fields by name, for the rare record whose `lookup` cannot be trusted.
+    field_names: Addresses<*const RecordSchema, HashMap<&'a str, usize>>,
+    budget: Budget,
 }
 
 impl<'a> Checker<'a> {
@@ -535,7 +880,7 @@ impl<'a> Checker<'a> {
         reader: &'a Schema,
         writer: &'a Schema,
         at: &mut Vec<Step>,
-    ) -> Found {
+    ) -> Found<'a> {
         at.push(step);
         let found = self.memoised(reader, writer, at);
         at.pop();
@@ -543,41 +888,52 @@ impl<'a> Checker<'a> {
     }
 
     /// Java's two-argument `getCompatibility`: same memo, location starting over at the root.
-    fn compatibility_afresh(&mut self, reader: &'a Schema, writer: &'a Schema) -> Found {
+    fn compatibility_afresh(&mut self, reader: &'a Schema, writer: &'a Schema) -> Found<'a> {
         self.compatibility(Step::Root, reader, writer, &mut Vec::new())
     }
 
-    fn memoised(&mut self, reader: &'a Schema, writer: &'a Schema, at: &mut Vec<Step>) -> Found {
+    fn memoised(
+        &mut self,
+        reader: &'a Schema,
+        writer: &'a Schema,
+        at: &mut Vec<Step>,
+    ) -> Found<'a> {
+        self.budget.spend(1)?;
         let reader = self.reader.resolve(reader)?;
         let writer = self.writer.resolve(writer)?;
         let pair = (reader as *const Schema, writer as *const Schema);
-        if self.depth >= MAX_DEPTH {
-            return Err(Abort(format!(
+        if self.under_way.len() >= MAX_DEPTH {
+            return Err(Stop::Exception(format!(
                 "schemas nest deeper than {MAX_DEPTH} levels"
             )));
         }
         match self.memo.entry(pair) {
             // A pair already under way: compatible unless proven otherwise elsewhere.
             Entry::Occupied(seen) => match seen.get() {
-                Memo::InProgress => return Ok(Vec::new()),
+                Memo::InProgress => return Ok(self.empty.clone()),
                 Memo::Done(found) => return Ok(found.clone()),
             },
             Entry::Vacant(slot) => {
                 slot.insert(Memo::InProgress);
             }
         }
-        self.depth += 1;
+        self.under_way.push(pair);
         let found = self.calculate(reader, writer, at);
-        self.depth -= 1;
+        self.under_way.pop();
         let found = found?;
         self.memo.insert(pair, Memo::Done(found.clone()));
         Ok(found)
     }
 
-    fn calculate(&mut self, reader: &'a Schema, writer: &'a Schema, at: &mut Vec<Step>) -> Found {
+    fn calculate(
+        &mut self,
+        reader: &'a Schema,
+        writer: &'a Schema,
+        at: &mut Vec<Step>,
+    ) -> Found<'a> {
         let r = Shape::of(reader)?;
         let w = Shape::of(writer)?;
-        let mut found = Vec::new();
+        let mut found = Findings::default();
         match (r, w) {
             (Shape::Null, Shape::Null)
             | (Shape::Boolean, Shape::Boolean)
@@ -588,27 +944,31 @@ impl<'a> Checker<'a> {
             | (Shape::Bytes, Shape::Bytes)
             | (Shape::String, Shape::String) => {}
             (Shape::Array(r_items), Shape::Array(w_items)) => {
-                found = self.compatibility(Step::Key("items"), r_items, w_items, at)?;
+                return self.compatibility(Step::Key("items"), r_items, w_items, at);
             }
             (Shape::Map(r_values), Shape::Map(w_values)) => {
-                found = self.compatibility(Step::Key("values"), r_values, w_values, at)?;
+                return self.compatibility(Step::Key("values"), r_values, w_values, at);
             }
             (Shape::Fixed(rf), Shape::Fixed(wf)) => {
-                found.extend(names_match(&rf.name, &rf.aliases, &wf.name, at));
+                found.extend(self.names_match(&rf.name, &rf.aliases, &wf.name, at)?);
                 if rf.size != wf.size {
-                    found.push(Incompatibility::new(
+                    found.push(Finding::new(
                         FIXED_SIZE_MISMATCH,
-                        location(at, Some("size")),
-                        format!("expected: {}, found: {}", wf.size, rf.size),
+                        at,
+                        Some("size"),
+                        Info::FixedSize {
+                            expected: wf.size,
+                            found: rf.size,
+                        },
                     ));
                 }
             }
             (Shape::Enum(re), Shape::Enum(we)) => {
-                found.extend(names_match(&re.name, &re.aliases, &we.name, at));
-                found.extend(enum_symbols(re, we, at));
+                found.extend(self.names_match(&re.name, &re.aliases, &we.name, at)?);
+                found.extend(self.enum_symbols(re, we, at)?);
             }
             (Shape::Record(rr), Shape::Record(wr)) => {
-                found.extend(names_match(&rr.name, &rr.aliases, &wr.name, at));
+                found.extend(self.names_match(&rr.name, &rr.aliases, &wr.name, at)?);
                 self.record_fields(rr, wr, writer, at, &mut found)?;
             }
             (Shape::Union(_), Shape::Union(w_branches)) => {
@@ -617,10 +977,11 @@ impl<'a> Checker<'a> {
                     at.push(Step::Index(i));
                     if !self.compatibility_afresh(reader, branch)?.is_empty() {
                         let branch_type = Shape::of(self.writer.resolve(branch)?)?.type_name();
-                        found.push(Incompatibility::new(
+                        found.push(Finding::new(
                             MISSING_UNION_BRANCH,
-                            location(at, None),
-                            format!("reader union lacking writer type: {branch_type}"),
+                            at,
+                            None,
+                            Info::UnionBranch(branch_type),
                         ));
                     }
                     at.pop();
@@ -628,20 +989,24 @@ impl<'a> Checker<'a> {
             }
             (_, Shape::Union(w_branches)) => {
                 for (i, branch) in w_branches.iter().enumerate() {
-                    found.extend(self.compatibility(Step::Index(i), reader, branch, at)?);
+                    found.append(self.compatibility(Step::Index(i), reader, branch, at)?);
                 }
             }
             (Shape::Union(r_branches), _) => {
                 // The first readable branch will do; what the others say is discarded.
-                for branch in r_branches {
-                    if self.compatibility_afresh(branch, writer)?.is_empty() {
-                        return Ok(found);
+                for i in self.candidates(reader, r_branches, writer, w)? {
+                    if self
+                        .compatibility_afresh(&r_branches[i], writer)?
+                        .is_empty()
+                    {
+                        return Ok(self.empty.clone());
                     }
                 }
-                found.push(Incompatibility::new(
+                found.push(Finding::new(
                     MISSING_UNION_BRANCH,
-                    location(at, None),
-                    format!("reader union lacking writer type: {}", w.type_name()),
+                    at,
+                    None,
+                    Info::UnionBranch(w.type_name()),
                 ));
             }
             // The spec's promotions.
@@ -650,17 +1015,63 @@ impl<'a> Checker<'a> {
             | (Shape::Double, Shape::Int | Shape::Long | Shape::Float)
             | (Shape::Bytes, Shape::String)
             | (Shape::String, Shape::Bytes) => {}
-            _ => found.push(Incompatibility::new(
+            _ => found.push(Finding::new(
                 TYPE_MISMATCH,
-                location(at, None),
-                format!(
-                    "reader type: {} not compatible with writer type: {}",
-                    r.type_name(),
-                    w.type_name()
-                ),
+                at,
+                None,
+                Info::TypeMismatch {
+                    reader: r.type_name(),
+                    writer: w.type_name(),
+                },
             )),
         }
-        Ok(found)
+        Ok(if found.is_empty() {
+            self.empty.clone()
+        } else {
+            Rc::new(found)
+        })
+    }
+
+    /// The branches of the reader union `union` worth trying against `writer`, in union order.
+    ///
+    /// Java tries every branch until one reads the writer. A branch of another kind (bar the
+    /// spec's promotions), or a named branch whose name and aliases miss the writer's name, is
+    /// certain to fail, unless its pair with `writer` is under way, which counts as
+    /// compatible. So trying only the others, plus any such pair under way, plus branches that
+    /// do not resolve (trying those throws, as in Java), finds the same first readable branch
+    /// Java finds, in time that does not grow with the union. What Java's hopeless tries would
+    /// have left in its memo is not there; that can only move where a later report of the same
+    /// hopeless pair points, never whether a branch reads the writer.
+    fn candidates(
+        &mut self,
+        union: &'a Schema,
+        branches: &'a [Schema],
+        writer: &'a Schema,
+        w: Shape<'a>,
+    ) -> Result<Vec<usize>, Stop> {
+        if self.under_way.len() >= MAX_DEPTH {
+            // Trying any branch throws here, as Java's first try does.
+            return Ok((0..branches.len().min(1)).collect());
+        }
+        let key = union as *const Schema;
+        if !self.unions.contains_key(&key) {
+            let index = UnionIndex::new(&self.reader, branches);
+            self.budget.spend(branches.len() + index.aliases)?;
+            self.unions.insert(key, index);
+        }
+        let index = &self.unions[&key];
+        let mut out = index.readers_of(w);
+        let writer = writer as *const Schema;
+        out.extend(
+            self.under_way
+                .iter()
+                .filter(|(_, w)| *w == writer)
+                .filter_map(|(r, _)| index.positions.get(r).copied()),
+        );
+        self.budget.spend(out.len() + self.under_way.len())?;
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 
     fn record_fields(
@@ -669,14 +1080,14 @@ impl<'a> Checker<'a> {
         writer: &'a RecordSchema,
         writer_node: &'a Schema,
         at: &mut Vec<Step>,
-        found: &mut Vec<Incompatibility>,
-    ) -> Result<(), Abort> {
+        found: &mut Findings<'a>,
+    ) -> Result<(), Stop> {
         at.push(Step::Key("fields"));
         for (pos, field) in reader.fields.iter().enumerate() {
             at.push(Step::Index(pos));
-            match writer_field(&self.reader, writer, writer_node, field, pos)? {
+            match self.writer_field(writer, writer_node, field, pos)? {
                 Some(theirs) => {
-                    found.extend(self.compatibility(
+                    found.append(self.compatibility(
                         Step::Key("type"),
                         &field.schema,
                         &theirs.schema,
@@ -695,17 +1106,18 @@ impl<'a> Checker<'a> {
                     if enum_with_default {
                         // Java's special case: it compares the enum with the writer *record*,
                         // which can only fail, as a type mismatch.
-                        found.extend(self.compatibility(
+                        found.append(self.compatibility(
                             Step::Key("type"),
                             &field.schema,
                             writer_node,
                             at,
                         )?);
                     } else {
-                        found.push(Incompatibility::new(
+                        found.push(Finding::new(
                             READER_FIELD_MISSING_DEFAULT_VALUE,
-                            location(at, None),
-                            field.name.clone(),
+                            at,
+                            None,
+                            Info::Field(&field.name),
                         ));
                     }
                 }
@@ -715,98 +1127,221 @@ impl<'a> Checker<'a> {
         at.pop();
         Ok(())
     }
-}
 
-/// Java's `schemaNameEquals`: unqualified names equal, or the writer's full name is one of the
-/// reader's (namespace-qualified) aliases.
-fn names_match(
-    reader: &Name,
-    reader_aliases: &Aliases,
-    writer: &Name,
-    at: &[Step],
-) -> Option<Incompatibility> {
-    if reader.name() == writer.name()
-        || reader_aliases
+    /// Java's `schemaNameEquals`: unqualified names equal, or the writer's full name is one of
+    /// the reader's (namespace-qualified) aliases.
+    fn names_match(
+        &mut self,
+        reader: &'a Name,
+        reader_aliases: &'a Aliases,
+        writer: &'a Name,
+        at: &[Step],
+    ) -> Result<Option<Finding<'a>>, Stop> {
+        if reader.name() == writer.name() {
+            return Ok(None);
+        }
+        let aliases = reader_aliases.as_deref().unwrap_or_default();
+        self.budget.spend(aliases.len())?;
+        if aliases
             .iter()
-            .flatten()
             .any(|alias| alias.fully_qualified_name(None).as_ref() == writer)
-    {
-        return None;
+        {
+            return Ok(None);
+        }
+        Ok(Some(Finding::new(
+            NAME_MISMATCH,
+            at,
+            Some("name"),
+            Info::Name(writer),
+        )))
     }
-    Some(Incompatibility::new(
-        NAME_MISMATCH,
-        location(at, Some("name")),
-        format!("expected: {}", writer.fullname(None)),
-    ))
+
+    /// Writer symbols the reader lacks are fine only if the reader enum has a default it knows.
+    fn enum_symbols(
+        &mut self,
+        reader: &'a EnumSchema,
+        writer: &'a EnumSchema,
+        at: &[Step],
+    ) -> Result<Option<Finding<'a>>, Stop> {
+        self.budget
+            .spend(reader.symbols.len() + writer.symbols.len())?;
+        let default_known = reader
+            .default
+            .as_ref()
+            .is_some_and(|d| reader.symbols.contains(d));
+        if default_known {
+            return Ok(None);
+        }
+        let missing = missing_symbols(reader, writer);
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        let bytes = missing.iter().map(|s| s.len() + 2).sum();
+        Ok(Some(Finding::new(
+            MISSING_ENUM_SYMBOLS,
+            at,
+            Some("symbols"),
+            Info::MissingSymbols {
+                reader,
+                writer,
+                bytes,
+            },
+        )))
+    }
+
+    /// Java's `lookupWriterField`: the writer field named like the reader field or like one of
+    /// its aliases (writer aliases do not count); more than one is an error, not a choice.
+    fn writer_field(
+        &mut self,
+        writer: &'a RecordSchema,
+        writer_node: &Schema,
+        field: &'a RecordField,
+        pos: usize,
+    ) -> Result<Option<&'a RecordField>, Stop> {
+        self.budget.spend(1 + field.aliases.len())?;
+        let mut first = self.field_named(writer, &field.name)?;
+        let mut second = None;
+        if !field.aliases.is_empty() {
+            // Java keeps aliases in a set.
+            let mut seen = HashSet::with_capacity(field.aliases.len());
+            for alias in &field.aliases {
+                if !seen.insert(alias.as_str()) {
+                    continue;
+                }
+                match (first, self.field_named(writer, alias)?) {
+                    (_, None) => {}
+                    (None, found) => first = found,
+                    (Some(_), found) => {
+                        second = found;
+                        break;
+                    }
+                }
+            }
+        }
+        match (first, second) {
+            (first, None) => Ok(first),
+            (Some(_), Some(_)) => {
+                let field_type = self
+                    .reader
+                    .resolve(&field.schema)
+                    .and_then(Shape::of)
+                    .map_or("NULL", Shape::type_name);
+                let writer_json = serde_json::to_string(writer_node).unwrap_or_default();
+                Err(Stop::Exception(format!(
+                    "Reader record field {} type:{field_type} pos:{pos} matches multiple fields in writer record schema {writer_json}",
+                    field.name
+                )))
+            }
+            (None, Some(_)) => unreachable!("a second match implies a first"),
+        }
+    }
+
+    fn field_named(
+        &mut self,
+        record: &'a RecordSchema,
+        name: &str,
+    ) -> Result<Option<&'a RecordField>, Stop> {
+        match record.lookup.get(name).and_then(|&i| record.fields.get(i)) {
+            Some(field) if field.name == name => return Ok(Some(field)),
+            // apache_avro's parser puts every field's name in `lookup`: no entry, no field.
+            None if record.lookup.len() >= record.fields.len() => return Ok(None),
+            // A later field's alias shadows this name in `lookup`, or `lookup` is incomplete.
+            _ => {}
+        }
+        let key = record as *const RecordSchema;
+        if !self.field_names.contains_key(&key) {
+            self.budget.spend(record.fields.len())?;
+            let mut names = HashMap::with_capacity(record.fields.len());
+            for (i, f) in record.fields.iter().enumerate() {
+                names.entry(f.name.as_str()).or_insert(i);
+            }
+            self.field_names.insert(key, names);
+        }
+        Ok(self.field_names[&key].get(name).map(|&i| &record.fields[i]))
+    }
 }
 
-/// Writer symbols the reader lacks are fine only if the reader enum has a default it knows.
-fn enum_symbols(reader: &EnumSchema, writer: &EnumSchema, at: &[Step]) -> Option<Incompatibility> {
-    let missing: BTreeSet<&str> = writer
+/// The writer symbols the reader lacks, in the writer's order.
+fn missing_symbols<'e>(reader: &'e EnumSchema, writer: &'e EnumSchema) -> Vec<&'e str> {
+    let known: HashSet<&str> = reader.symbols.iter().map(String::as_str).collect();
+    writer
         .symbols
         .iter()
         .map(String::as_str)
-        .filter(|s| !reader.symbols.iter().any(|r| r == s))
-        .collect();
-    let default_known = reader
-        .default
-        .as_ref()
-        .is_some_and(|d| reader.symbols.contains(d));
-    if missing.is_empty() || default_known {
-        return None;
-    }
-    let listed: Vec<&str> = missing.into_iter().collect();
-    Some(Incompatibility::new(
-        MISSING_ENUM_SYMBOLS,
-        location(at, Some("symbols")),
-        format!("[{}]", listed.join(", ")),
-    ))
+        .filter(|s| !known.contains(s))
+        .collect()
 }
 
-/// Java's `lookupWriterField`: the writer field named like the reader field or like one of its
-/// aliases (writer aliases do not count); more than one is an error, not a choice.
-fn writer_field<'a>(
-    reader_names: &NamedTypes<'a>,
-    writer: &'a RecordSchema,
-    writer_node: &Schema,
-    field: &'a RecordField,
-    pos: usize,
-) -> Result<Option<&'a RecordField>, Abort> {
-    let mut matches = field_named(writer, &field.name)
-        .into_iter()
-        .collect::<Vec<_>>();
-    for (i, alias) in field.aliases.iter().enumerate() {
-        // Java keeps aliases in a set.
-        if field.aliases[..i].contains(alias) {
-            continue;
-        }
-        matches.extend(field_named(writer, alias));
-    }
-    match matches.as_slice() {
-        [] => Ok(None),
-        [only] => Ok(Some(only)),
-        _ => {
-            let field_type = reader_names
-                .resolve(&field.schema)
-                .and_then(Shape::of)
-                .map_or("NULL", Shape::type_name);
-            let writer_json = serde_json::to_string(writer_node).unwrap_or_default();
-            Err(Abort(format!(
-                "Reader record field {} type:{field_type} pos:{pos} matches multiple fields in writer record schema {writer_json}",
-                field.name
-            )))
-        }
-    }
+/// A reader union's branches by what they can read, so a writer type finds the branches worth
+/// trying without looking at every branch.
+struct UnionIndex<'a> {
+    /// Unnamed branches by kind.
+    by_kind: HashMap<Kind, Vec<usize>>,
+    /// Named branches by kind and unqualified name (Java compares names unqualified)…
+    by_name: HashMap<(Kind, &'a str), Vec<usize>>,
+    /// …and by kind and alias (full names).
+    by_alias: HashMap<(Kind, &'a Name), Vec<usize>>,
+    /// Branches that do not resolve: tried against every writer, so that they throw as in Java.
+    unresolved: Vec<usize>,
+    /// Each resolved branch's position.
+    positions: Addresses<*const Schema, usize>,
+    /// How many aliases the named branches have, for the budget.
+    aliases: usize,
 }
 
-fn field_named<'w>(record: &'w RecordSchema, name: &str) -> Option<&'w RecordField> {
-    // `lookup` also holds aliases, which may shadow a name, so confirm before trusting it.
-    if let Some(field) = record.lookup.get(name).and_then(|&i| record.fields.get(i)) {
-        if field.name == name {
-            return Some(field);
+impl<'a> UnionIndex<'a> {
+    fn new(names: &NamedTypes<'a>, branches: &'a [Schema]) -> Self {
+        let mut index = UnionIndex {
+            by_kind: HashMap::new(),
+            by_name: HashMap::new(),
+            by_alias: HashMap::new(),
+            unresolved: Vec::new(),
+            positions: HashMap::default(),
+            aliases: 0,
+        };
+        for (i, branch) in branches.iter().enumerate() {
+            let Ok((resolved, shape)) = names.resolve(branch).and_then(|s| Ok((s, Shape::of(s)?)))
+            else {
+                index.unresolved.push(i);
+                continue;
+            };
+            index.positions.entry(resolved).or_insert(i);
+            let Some((kind, name, aliases)) = shape.named() else {
+                index.by_kind.entry(shape.kind()).or_default().push(i);
+                continue;
+            };
+            index
+                .by_name
+                .entry((kind, name.name()))
+                .or_default()
+                .push(i);
+            for alias in aliases.iter().flatten() {
+                index.aliases += 1;
+                // Always borrowed without a default namespace.
+                if let std::borrow::Cow::Borrowed(alias) = alias.fully_qualified_name(None) {
+                    index.by_alias.entry((kind, alias)).or_default().push(i);
+                }
+            }
         }
+        index
     }
-    record.fields.iter().find(|f| f.name == name)
+
+    /// The branches that can read a writer of shape `w`, by kind and name; unsorted.
+    fn readers_of(&self, w: Shape<'a>) -> Vec<usize> {
+        let mut out = self.unresolved.clone();
+        match w.named() {
+            Some((kind, name, _)) => {
+                out.extend(self.by_name.get(&(kind, name.name())).into_iter().flatten());
+                out.extend(self.by_alias.get(&(kind, name)).into_iter().flatten());
+            }
+            None => {
+                for kind in w.kind().read_by() {
+                    out.extend(self.by_kind.get(kind).into_iter().flatten());
+                }
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -824,7 +1359,7 @@ mod tests {
     }
 
     fn can_read(reader: &Schema, writer: &Schema) -> Vec<Incompatibility> {
-        reader_can_read(AvroSchemaRef::new(reader), AvroSchemaRef::new(writer))
+        reader_can_read(AvroSchemaRef::new(reader), AvroSchemaRef::new(writer)).unwrap()
     }
 
     fn run(level: CompatLevel, new: &Schema, previous: &[&Schema]) -> Vec<String> {
@@ -838,7 +1373,7 @@ mod tests {
             .enumerate()
             .map(|(i, (s, t))| (i as i32 + 1, AvroSchemaRef::new(s), t.as_str()))
             .collect();
-        check(level, AvroSchemaRef::new(new), &previous)
+        check(level, AvroSchemaRef::new(new), &previous).unwrap()
     }
 
     #[test]
@@ -994,8 +1529,8 @@ mod tests {
             root: &root2,
             refs: &refs2,
         };
-        assert!(reader_can_read(v1, v2).is_empty());
-        let found = reader_can_read(v2, v1);
+        assert!(reader_can_read(v1, v2).unwrap().is_empty());
+        let found = reader_can_read(v2, v1).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].location, "/fields/0/type/fields/1");
     }
@@ -1079,5 +1614,175 @@ mod tests {
         );
         assert_eq!(messages[1], "{oldSchemaVersion: 2}");
         assert_eq!(messages.len(), 4);
+    }
+
+    /// Steps a check of `reader` against `writer` takes, and what it finds.
+    fn measured(reader: &Schema, writer: &Schema) -> (u64, Vec<Incompatibility>) {
+        let mut budget = Budget::new(u64::MAX);
+        let found = reader_can_read_within(
+            AvroSchemaRef::new(reader),
+            AvroSchemaRef::new(writer),
+            &mut budget,
+        )
+        .unwrap();
+        (u64::MAX - budget.left, found)
+    }
+
+    fn named_union(prefix: &str, n: usize) -> Schema {
+        let branches: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({"type": "record", "name": format!("{prefix}{i}"),
+                    "fields": [{"name": "a", "type": "int"}]})
+            })
+            .collect();
+        Schema::parse(&serde_json::Value::Array(branches)).unwrap()
+    }
+
+    /// Records nested `depth` deep, `width` fields of the next level each, `leaf` at the
+    /// bottom: a string leaf against an int one makes width^depth findings from a tiny schema.
+    fn fan_out(width: usize, depth: usize, leaf: &str) -> Schema {
+        let mut ty = serde_json::json!(leaf);
+        for level in 0..depth {
+            // The first field defines the level below; the others name it.
+            let fields: Vec<serde_json::Value> = (0..width)
+                .map(|i| match (i, level) {
+                    (0, _) | (_, 0) => serde_json::json!({"name": format!("f{i}"), "type": ty.clone()}),
+                    _ => serde_json::json!({"name": format!("f{i}"), "type": format!("L{}", level - 1)}),
+                })
+                .collect();
+            ty = serde_json::json!({"type": "record", "name": format!("L{level}"), "fields": fields});
+        }
+        Schema::parse(&ty).unwrap()
+    }
+
+    #[test]
+    fn exponential_findings_stop_at_the_budget() {
+        let (reader, writer) = (fan_out(10, 8, "int"), fan_out(10, 8, "string"));
+        let too_complex = reader_can_read(AvroSchemaRef::new(&reader), AvroSchemaRef::new(&writer));
+        assert_eq!(too_complex, Err(TooComplex { steps: MAX_STEPS }));
+        let message = too_complex.unwrap_err().to_string();
+        assert!(message.starts_with("Invalid schema: "), "{message}");
+
+        // Small enough to finish: every finding is there, and the steps are counted.
+        let (reader, writer) = (fan_out(10, 3, "int"), fan_out(10, 3, "string"));
+        let (steps, found) = measured(&reader, &writer);
+        assert_eq!(found.len(), 1000);
+        assert_eq!(
+            found[0].location,
+            "/fields/0/type/fields/0/type/fields/0/type"
+        );
+        let mut budget = Budget::new(steps - 1);
+        let cut_short = reader_can_read_within(
+            AvroSchemaRef::new(&reader),
+            AvroSchemaRef::new(&writer),
+            &mut budget,
+        );
+        assert_eq!(cut_short, Err(TooComplex { steps: steps - 1 }));
+    }
+
+    #[test]
+    fn one_budget_covers_every_version_of_a_transitive_check() {
+        let (v1, v2, v3) = history();
+        let texts = ["v1", "v2"];
+        let previous = [
+            (1, AvroSchemaRef::new(&v1), texts[0]),
+            (2, AvroSchemaRef::new(&v2), texts[1]),
+        ];
+        let (one, _) = measured(&v3, &v2);
+        // Enough for the latest version, not for both.
+        let mut budget = Budget::new(one + 1);
+        let level = CompatLevel::BackwardTransitive;
+        assert!(check_within(level, AvroSchemaRef::new(&v3), &previous, &mut budget).is_err());
+        let mut budget = Budget::new(one + 1);
+        let latest_only = check_within(
+            CompatLevel::Backward,
+            AvroSchemaRef::new(&v3),
+            &previous,
+            &mut budget,
+        );
+        assert_eq!(latest_only, Ok(vec![]));
+    }
+
+    #[test]
+    fn disjoint_unions_cost_linear_steps() {
+        let (reader, writer) = (named_union("R", 5000), named_union("W", 5000));
+        let (steps, found) = measured(&reader, &writer);
+        assert_eq!(found.len(), 5000);
+        assert_eq!(found[4999].location, "/4999");
+        assert_eq!(
+            found[0].additional_info,
+            "reader union lacking writer type: RECORD"
+        );
+        // Trying every pair, as Java does, would take 25 million pairs; here the wording of
+        // the 5000 findings is most of the cost.
+        assert!(
+            steps < 5000 * WORDING_STEPS as u64 + 100_000,
+            "{steps} steps"
+        );
+
+        // The branch found is the one Java finds: the first that reads the writer, promotions
+        // and aliases included.
+        let reader = parse(r#"["null", "string", "long", "int"]"#);
+        assert!(can_read(&reader, &Schema::Int).is_empty());
+        assert!(can_read(&reader, &Schema::Bytes).is_empty());
+        assert_eq!(can_read(&reader, &Schema::Boolean).len(), 1);
+        let reader = parse(
+            r#"[{"type":"record","name":"a.New","aliases":["b.Old"],"fields":[]},
+                {"type":"enum","name":"Old","symbols":["X"]}]"#,
+        );
+        let record = parse(r#"{"type":"record","name":"b.Old","fields":[]}"#);
+        assert!(can_read(&reader, &record).is_empty());
+        let enumeration = parse(r#"{"type":"enum","name":"c.Old","symbols":["X"]}"#);
+        assert!(can_read(&reader, &enumeration).is_empty());
+        let fixed = parse(r#"{"type":"fixed","name":"Old","size":1}"#);
+        assert_eq!(can_read(&reader, &fixed).len(), 1);
+    }
+
+    #[test]
+    fn a_union_branch_under_way_still_counts_as_compatible() {
+        // Java: reading B's `next` tries A against B, already under way, so compatible; the
+        // only finding is the name. Skipping hopeless branches must not change that.
+        let a =
+            parse(r#"{"type":"record","name":"A","fields":[{"name":"next","type":["null","A"]}]}"#);
+        let b =
+            parse(r#"{"type":"record","name":"B","fields":[{"name":"next","type":["null","B"]}]}"#);
+        let found = can_read(&a, &b);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].error_type, NAME_MISMATCH);
+    }
+
+    #[test]
+    fn big_alias_and_symbol_lists_cost_linear_steps() {
+        let aliases: Vec<String> = (0..100_000).map(|i| format!("a{i}")).collect();
+        let reader = parse(
+            &serde_json::json!({"type": "record", "name": "R", "fields": [
+                {"name": "f", "type": "int", "aliases": aliases}]})
+            .to_string(),
+        );
+        let writer =
+            parse(r#"{"type":"record","name":"R","fields":[{"name":"a99999","type":"int"}]}"#);
+        let (steps, found) = measured(&reader, &writer);
+        assert!(found.is_empty(), "{found:?}");
+        assert!(steps < 200_000, "{steps} steps");
+
+        let symbols = |p: &str| (0..100_000).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        let enumeration = |p: &str| {
+            Schema::parse(&serde_json::json!({"type": "enum", "name": "E", "symbols": symbols(p)}))
+                .unwrap()
+        };
+        let (steps, found) = measured(&enumeration("A"), &enumeration("B"));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].error_type, MISSING_ENUM_SYMBOLS);
+        assert!(found[0].additional_info.starts_with("[B0, B1, B10, B100, "));
+        assert!(steps < 1_500_000, "{steps} steps");
+    }
+
+    #[test]
+    fn a_shadowed_field_name_is_still_found() {
+        // apache_avro's `lookup` maps `a` to field 1 (its alias); field 0 is the one named `a`.
+        let writer =
+            record(r#"{"name":"a","type":"int"},{"name":"b","type":"string","aliases":["a"]}"#);
+        let reader = record(r#"{"name":"a","type":"int"}"#);
+        assert!(can_read(&reader, &writer).is_empty());
     }
 }
