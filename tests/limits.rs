@@ -13,6 +13,10 @@ use serde_json::{json, Value};
 /// The most a hostile request may take here (the tests build in debug; release is faster).
 const QUICK: Duration = Duration::from_secs(1);
 
+/// These tests measure time on a 2-core machine: run alongside each other they would measure
+/// each other. Each holds this lock while it runs.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A server that takes 4 MiB bodies, the default outside the tests.
 async fn server() -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -81,6 +85,7 @@ fn union_of_records(prefix: &str, count: usize) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_field_with_200k_aliases() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = server().await;
     let register = post_schema(
         &server,
@@ -102,6 +107,7 @@ async fn a_field_with_200k_aliases() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_disjoint_unions_of_5000_records() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = server().await;
     let writer = union_of_records("W", 5000);
     let register = post_schema(&server, "/subjects/unions/versions", &writer).await;
@@ -125,6 +131,7 @@ async fn two_disjoint_unions_of_5000_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_disjoint_enums_of_200k_symbols() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = server().await;
     let register = post_schema(
         &server,
@@ -146,6 +153,7 @@ async fn two_disjoint_enums_of_200k_symbols() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_disjoint_enums_at_the_symbol_limit() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = server().await;
     let register = post_schema(
         &server,
@@ -168,6 +176,7 @@ async fn two_disjoint_enums_at_the_symbol_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_with_exponentially_many_findings_is_refused() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // Eight levels of records with ten fields of the next level each: 10^8 findings from a
     // schema of a few kilobytes.
     let fan_out = |leaf: &str| {
@@ -202,6 +211,7 @@ async fn a_check_with_exponentially_many_findings_is_refused() {
 /// On a single-threaded runtime, so that a check run on the async worker would block them.
 #[tokio::test]
 async fn health_answers_while_a_check_runs() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let server = server().await;
     let register = post_schema(
         &server,
