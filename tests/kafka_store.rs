@@ -465,7 +465,7 @@ async fn a_record_written_by_another_process_is_applied_before_the_next_id() {
     )
     .await;
     // No wait: the registration itself must find the foreign record.
-    let id = s.register("mine", &json!("long")).await;
+    let id = s.register("mine-too", &json!("long")).await;
     assert_eq!(id, 3, "took an id the log already holds");
     assert_eq!(s.get("/schemas/ids/2").await.1["schema"], json!("\"int\""));
     assert_eq!(s.get("/schemas/ids/3").await.1["schema"], json!("\"long\""));

@@ -58,7 +58,10 @@ pub const DEFAULT_TOPIC: &str = "_schemas";
 pub struct KafkaStore {
     brokers: String,
     topic: String,
-    producer: FutureProducer,
+    /// Replaced after a failed produce (see [`KafkaStore::append`]).
+    producer: std::sync::RwLock<FutureProducer>,
+    /// How to make a producer again.
+    producer_config: ClientConfig,
     consumer: Arc<StreamConsumer<ReaderContext>>,
     /// The Kafka offset the consumer delivers next, or `None` when unknown (never assigned, or a
     /// read was cancelled part-way); a mismatch with the requested offset re-assigns.
@@ -94,15 +97,15 @@ impl KafkaStore {
     ) -> Result<KafkaStore, StoreError> {
         let client = client_config(brokers, config);
         let admin: AdminClient<DefaultClientContext> = client.create().map_err(kafka)?;
-        let producer: FutureProducer = client
+        let producer_config = client
             .clone()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             // A registration waits for its record: don't hold it back to batch.
             .set("linger.ms", "0")
             .set("message.timeout.ms", config.timeout.as_millis().to_string())
-            .create()
-            .map_err(kafka)?;
+            .clone();
+        let producer: FutureProducer = producer_config.create().map_err(kafka)?;
         let consumer: StreamConsumer<ReaderContext> = client
             .clone()
             // librdkafka refuses `assign` without a group; no group is joined nor offset
@@ -129,7 +132,8 @@ impl KafkaStore {
         let mut store = KafkaStore {
             brokers: brokers.to_string(),
             topic: topic.to_string(),
-            producer,
+            producer: std::sync::RwLock::new(producer),
+            producer_config,
             consumer,
             cursor: tokio::sync::Mutex::new(None),
             known_end: AtomicI64::new(0),
@@ -149,7 +153,48 @@ impl KafkaStore {
 
     /// Produces `records` in order; returns the log offset of the last one once every record is
     /// acknowledged by all in-sync replicas.
+    ///
+    /// A failed or timed-out produce replaces the producer. After a broker restart, an idempotent
+    /// producer can be left refusing every record (its producer id unknown to the broker, or
+    /// librdkafka's fatal idempotence state), which only a new producer ends; and librdkafka's
+    /// own message timeout fires late while no broker is reachable, so the wait is bounded here
+    /// too. Dropping the old producer purges what it still queues; anything it had already sent
+    /// may land — the ambiguity every timed-out write has (50002), which the next write resolves
+    /// by reading to the end of the log first.
     pub async fn append(&self, records: &[RawRecord]) -> Result<i64, StoreError> {
+        let producer = self
+            .producer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let produced =
+            match tokio::time::timeout(self.timeout, self.produce(&producer, records)).await {
+                Ok(produced) => produced,
+                Err(_) => Err(StoreError::Timeout(format!(
+                    "produce not acknowledged within {} ms",
+                    self.timeout.as_millis()
+                ))),
+            };
+        match produced {
+            Ok(last) => {
+                self.known_end.fetch_max(last + 1, Ordering::SeqCst);
+                Ok(last + 1)
+            }
+            Err(e) => {
+                self.renew_producer(&producer);
+                // Destroying a librdkafka client may wait on its threads: not on a runtime worker.
+                tokio::task::spawn_blocking(move || drop(producer));
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends every record, then waits for each acknowledgement; the last record's Kafka offset.
+    async fn produce(
+        &self,
+        producer: &FutureProducer,
+        records: &[RawRecord],
+    ) -> Result<i64, StoreError> {
         let mut pending = Vec::with_capacity(records.len());
         for r in records {
             let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
@@ -158,8 +203,7 @@ impl KafkaStore {
             if let Some(v) = &r.value {
                 record = record.payload(v);
             }
-            let delivery = self
-                .producer
+            let delivery = producer
                 .send_result(record)
                 .map_err(|(e, _)| produce_error(e))?;
             pending.push(delivery);
@@ -172,8 +216,22 @@ impl KafkaStore {
                 .map_err(|(e, _)| produce_error(e))?;
             last = last.max(delivered.offset);
         }
-        self.known_end.fetch_max(last + 1, Ordering::SeqCst);
-        Ok(last + 1)
+        Ok(last)
+    }
+
+    /// Replaces `failed` with a new producer, unless another write already did.
+    fn renew_producer(&self, failed: &FutureProducer) {
+        let mut current = self.producer.write().unwrap_or_else(|p| p.into_inner());
+        if !std::ptr::eq(current.client().native_ptr(), failed.client().native_ptr()) {
+            return;
+        }
+        match self.producer_config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                tracing::warn!(topic = %self.topic, "a produce failed; using a new Kafka producer");
+                *current = fresh;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot create a new Kafka producer"),
+        }
     }
 
     /// Up to `limit` records after log offset `offset`. Empty means the consumer is at the end
@@ -217,6 +275,11 @@ impl KafkaStore {
                 // The end of the partition (possibly reported before our last appends arrived;
                 // the node polls again until it has applied what it waits for).
                 Ok(Err(KafkaError::PartitionEOF(_))) => break,
+                // librdkafka reconnects by itself; what it reported while the broker was away
+                // waits in the queue and must not fail reads once the broker is back.
+                Ok(Err(e)) if connection_trouble(&e) => {
+                    tracing::debug!(error = %e, "Kafka connection trouble while reading");
+                }
                 Ok(Err(e)) => return Err(kafka(e)),
                 Ok(Ok(m)) => {
                     if m.offset() < next {
@@ -256,7 +319,11 @@ impl KafkaStore {
     }
 
     pub async fn close(&self) {
-        let producer = self.producer.clone();
+        let producer = self
+            .producer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let timeout = self.timeout;
         let _ = tokio::task::spawn_blocking(move || producer.flush(timeout)).await;
         let _ = self.consumer.unassign();
@@ -479,6 +546,24 @@ async fn partitions(
         .find(|t| t.name() == topic)
         .filter(|t| t.error().is_none() && !t.partitions().is_empty())
         .map(|t| t.partitions().len()))
+}
+
+/// Errors about reaching the cluster, which librdkafka recovers from on its own.
+fn connection_trouble(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::BrokerTransportFailure
+                | C::AllBrokersDown
+                | C::OperationTimedOut
+                | C::LeaderNotAvailable
+                | C::NotLeaderForPartition
+                | C::RequestTimedOut
+                | C::BrokerNotAvailable
+                | C::NetworkException
+        )
+    )
 }
 
 fn kafka(e: KafkaError) -> StoreError {
