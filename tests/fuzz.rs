@@ -311,22 +311,22 @@ impl Finisher {
 
 fn finish(v: &mut Value, f: &mut Finisher, enclosing: Option<&str>) {
     match v {
-        Value::String(s) if PRIMITIVES.contains(&s.as_str()) && !f.defined.is_empty() => {
-            if f.roll(4) == 0 {
-                let i = f.roll(f.defined.len() as u64) as usize;
-                let (ns, name) = f.defined[i].clone();
-                let full = match &ns {
-                    Some(ns) if !ns.is_empty() => format!("{ns}.{name}"),
-                    // `.Name`: the null namespace, from inside another one.
-                    _ if enclosing.is_some() => format!(".{name}"),
-                    _ => name.clone(),
-                };
-                *s = if ns.as_deref() == enclosing && f.roll(2) == 0 {
-                    name
-                } else {
-                    full
-                };
-            }
+        Value::String(s)
+            if PRIMITIVES.contains(&s.as_str()) && !f.defined.is_empty() && f.roll(4) == 0 =>
+        {
+            let i = f.roll(f.defined.len() as u64) as usize;
+            let (ns, name) = f.defined[i].clone();
+            let full = match &ns {
+                Some(ns) if !ns.is_empty() => format!("{ns}.{name}"),
+                // `.Name`: the null namespace, from inside another one.
+                _ if enclosing.is_some() => format!(".{name}"),
+                _ => name.clone(),
+            };
+            *s = if ns.as_deref() == enclosing && f.roll(2) == 0 {
+                name
+            } else {
+                full
+            };
         }
         Value::Array(items) => items.iter_mut().for_each(|i| finish(i, f, enclosing)),
         Value::Object(obj) => {

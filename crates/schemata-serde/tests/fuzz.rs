@@ -90,7 +90,7 @@ fn encode(writer: usize, value: &Avro) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(cases(512))]
+    #![proptest_config(cases(4096))]
 
     #[test]
     fn framing_never_panics(payload in prop::collection::vec(any::<u8>(), 0..40), split in any::<usize>()) {
@@ -101,7 +101,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(cases(256))]
+    #![proptest_config(cases(2048))]
 
     #[test]
     fn random_datums_never_panic(writer in 0..fuzz_props::WRITERS.len(), datum in prop::collection::vec(any::<u8>(), 0..64)) {
