@@ -735,6 +735,11 @@ fn reference_to_the_null_namespace_stays_qualified() {
 /// round. Fixed by serde_json's `float_roundtrip` feature.
 #[test]
 fn canonical_text_of_a_huge_number_is_stable() {
-    let text = r#"{"type":"bytes","x":55555555555500000000000000000000000000000000000000000000000000000000000000000600448626}"#;
-    fuzz_props::parse_and_canonical(text).expect("valid");
+    for text in [
+        r#"{"type":"bytes","x":55555555555500000000000000000000000000000000000000000000000000000000000000000600448626}"#,
+        // The same, as a decimal's precision (the second libFuzzer crash).
+        r#"{"type":"fixed","name":"M","size":4,"logicalType":"decimal","precision":1555555555555500000000000000000000000000000000000000000000000000000000000000000000000000008198552921648600000000000000000}"#,
+    ] {
+        fuzz_props::parse_and_canonical(text).expect("valid");
+    }
 }
