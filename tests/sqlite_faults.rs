@@ -480,18 +480,11 @@ async fn a_restart_after_a_full_disk_replays_what_was_acknowledged() {
 /// Writes the same server acknowledges after a full disk has been given space again must
 /// survive a restart, like every acknowledged write.
 ///
-/// Fails today, and is ignored until src/store/sql.rs is fixed: the refusal is right (500/50001)
-/// and so is everything before it, but the writes acknowledged after space is freed are gone
-/// after the restart. On SQLITE_FULL, SQLite ends the transaction itself; sqlx's ROLLBACK then
-/// fails ("no transaction is active") and its transaction depth stays at 1, so later appends
-/// begin with `SAVEPOINT` instead of `BEGIN`; once a `ROLLBACK TO` leaves SQLite's transaction
-/// open, every later append only releases a savepoint inside a transaction that is never
-/// committed: this connection reads the records back (so the registry acknowledges them), the
-/// file never gets them. Closing the connection after a failed append (the pool then opens a
-/// clean one) makes this test pass.
+/// This once failed: on SQLITE_FULL, SQLite ends the transaction itself; sqlx's ROLLBACK then
+/// failed ("no transaction is active") and sqlx kept counting the transaction as open, so every
+/// later append only released a savepoint inside a transaction that was never committed — read
+/// back on the server's connection (and acknowledged), never in the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "src/store/sql.rs: after a disk-full append the SQLite connection stays inside an \
-            uncommitted transaction, so later acknowledged writes are lost at restart"]
 async fn writes_acknowledged_after_a_full_disk_survive_a_restart() {
     if skip_on_kafka() {
         return;

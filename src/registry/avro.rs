@@ -225,10 +225,13 @@ impl Canon {
             return s.to_string();
         }
         let (ns, name) = split_name(s, None, enclosing);
-        if !self.normalize && ns.as_deref() == enclosing.filter(|e| !e.is_empty()) {
-            name
-        } else {
-            full_name(&ns, &name)
+        let enclosing = enclosing.filter(|e| !e.is_empty());
+        match (&ns, enclosing) {
+            (_, _) if !self.normalize && ns.as_deref() == enclosing => name,
+            // The null namespace seen from inside another: a bare `Name` would resolve against
+            // the enclosing namespace and name a different type.
+            (None, Some(_)) => format!(".{name}"),
+            _ => full_name(&ns, &name),
         }
     }
 
@@ -275,6 +278,10 @@ impl Canon {
                 out.insert("type".into(), ty.into());
                 if self.normalize {
                     out.insert("name".into(), full_name(&ns, &simple).into());
+                    // A full name without a dot is still read against the enclosing namespace.
+                    if ns.is_none() && enclosing.is_some_and(|e| !e.is_empty()) {
+                        out.insert("namespace".into(), "".into());
+                    }
                 } else {
                     out.insert("name".into(), simple.into());
                     let enclosing = enclosing.filter(|e| !e.is_empty());
