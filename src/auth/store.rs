@@ -93,7 +93,7 @@ impl View {
 enum Backend {
     Sql(SqlitePool),
     Kafka {
-        log: KafkaStore,
+        log: Box<KafkaStore>,
         /// One reader at a time: the consumer has one position.
         reading: tokio::sync::Mutex<()>,
     },
@@ -130,7 +130,7 @@ impl UserStore {
     ) -> Result<Arc<UserStore>, StoreError> {
         let log = KafkaStore::open(brokers, &kafka.users_topic, kafka).await?;
         let store = UserStore::with(Backend::Kafka {
-            log,
+            log: Box::new(log),
             reading: tokio::sync::Mutex::new(()),
         })
         .await?;
