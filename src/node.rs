@@ -110,8 +110,9 @@ impl Node {
         .map_err(|_| StoreError::Timeout(format!("{MAX_QUEUED_WRITES} writes are already queued")))?
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let node = Arc::clone(self);
+        let queued_at = Instant::now();
         tokio::spawn(async move {
-            let result = node.write_to_completion(command).await;
+            let result = node.write_to_completion(queued_at, command).await;
             drop(place);
             result
         })
@@ -119,12 +120,27 @@ impl Node {
         .map_err(|e| StoreError::Unavailable(format!("write task failed: {e}")))?
     }
 
-    async fn write_to_completion<T, F>(self: Arc<Self>, command: F) -> Result<T, NodeError>
+    async fn write_to_completion<T, F>(
+        self: Arc<Self>,
+        queued_at: Instant,
+        command: F,
+    ) -> Result<T, NodeError>
     where
         T: Send + 'static,
         F: FnOnce(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + 'static,
     {
         let _writer = self.writer.lock().await;
+        // A write that waited out the store's timeout behind others (a broker outage) is
+        // answered as timed out rather than run long after its client gave up — and perhaps
+        // after that client's retry or a later delete. Nothing is appended yet, so this is safe.
+        let timeout = self.store.timeout();
+        if queued_at.elapsed() > timeout {
+            return Err(StoreError::Timeout(format!(
+                "waited more than {} ms for earlier writes",
+                timeout.as_millis()
+            ))
+            .into());
+        }
         let end = self.store.sync_point().await?;
         self.catch_up_to(end).await?;
         let node = Arc::clone(&self);
@@ -135,7 +151,12 @@ impl Node {
         let (result, raw, max_id) = decided?;
         if !raw.is_empty() {
             let offset = self.store.append(&raw, max_id).await?;
-            self.catch_up_to(offset).await?;
+            // The records are in the log: failing to read them back means "may have
+            // landed" (50002), never "not written" (50001).
+            self.catch_up_to(offset).await.map_err(|e| match e {
+                e @ StoreError::Timeout(_) => e,
+                e => StoreError::Timeout(format!("written at {offset}, not read back: {e}")),
+            })?;
         }
         Ok(result)
     }
@@ -200,7 +221,8 @@ impl Node {
     /// Lets a write whose client already left finish (bounded by the store's timeout), then
     /// releases the store.
     pub async fn close(&self) {
-        let _ = tokio::time::timeout(self.store.timeout(), self.writer.lock()).await;
+        self.queued.close();
+        let _last_write = tokio::time::timeout(self.store.timeout(), self.writer.lock()).await;
         self.store.close().await;
     }
 }

@@ -53,6 +53,9 @@ pub use crate::config::HttpLimits;
 /// half-sent connections close at once; this bounds only requests being answered.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// Requests one HTTP/2 connection may have open at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 16;
+
 /// Where the server is in its life; connections watch it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -87,7 +90,13 @@ where
 {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (phase, watch) = watch::channel(Phase::Serving);
-    let builder = Arc::new(Builder::new(TokioExecutor::new()));
+    let mut builder = Builder::new(TokioExecutor::new());
+    // hyper's default of 200 streams per HTTP/2 connection would let one connection buffer
+    // 200 request bodies at once; HTTP/1.1 has one at a time.
+    builder
+        .http2()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
+    let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {
         // A slot first, then accept: beyond the cap, clients wait in the accept queue rather

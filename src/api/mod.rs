@@ -283,6 +283,17 @@ pub fn raw_schema(text: &str) -> Response {
 pub async fn off_the_runtime<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    // Parsing and checking are CPU work: more at once than a few per core only queues them on
+    // the blocking pool (whose queue has no bound) while their bodies stay in memory. Requests
+    // beyond that wait here, where their connections' timeouts and caps still apply.
+    static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(4 * cores)
+    });
+    let _slot = SLOTS
+        .acquire()
+        .await
+        .map_err(|_| ApiError::http(StatusCode::SERVICE_UNAVAILABLE, "The server is busy"))?;
     tokio::task::spawn_blocking(work).await.map_err(|e| {
         tracing::error!(error = %e, "schema work failed");
         ApiError::http(

@@ -45,7 +45,7 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::{StoreError, Stored};
@@ -180,10 +180,14 @@ impl KafkaStore {
                 self.known_end.fetch_max(last + 1, Ordering::SeqCst);
                 Ok(last + 1)
             }
+            Err(e) if !needs_new_producer(&e) => Err(e),
             Err(e) => {
                 self.renew_producer(&producer);
-                // Destroying a librdkafka client may wait on its threads: not on a runtime worker.
-                tokio::task::spawn_blocking(move || drop(producer));
+                // What the old producer still queues must never land after a later write's
+                // records: purge it now, and finish destroying it (which may wait on its
+                // threads, so not on a runtime worker) before the writer moves on.
+                producer.purge(PurgeConfig::default().queue());
+                let _ = tokio::task::spawn_blocking(move || drop(producer)).await;
                 Err(e)
             }
         }
@@ -548,6 +552,12 @@ async fn partitions(
         .map(|t| t.partitions().len()))
 }
 
+/// Whether a failed produce calls for a new producer: not for a record the client refuses by
+/// itself (too large, say), which a new producer would refuse just the same.
+fn needs_new_producer(e: &StoreError) -> bool {
+    !matches!(e, StoreError::Refused(_))
+}
+
 /// Errors about reaching the cluster, which librdkafka recovers from on its own.
 fn connection_trouble(e: &KafkaError) -> bool {
     use RDKafkaErrorCode as C;
@@ -575,6 +585,11 @@ fn produce_error(e: KafkaError) -> StoreError {
         Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::RequestTimedOut) => {
             StoreError::Timeout(format!("produce not acknowledged in time: {e}"))
         }
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessageSize
+            | RDKafkaErrorCode::InvalidRecord,
+        ) => StoreError::Refused(e.to_string()),
         _ => kafka(e),
     }
 }

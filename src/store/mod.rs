@@ -42,6 +42,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("unusable schemas topic: {0}")]
     Topic(String),
+    /// The log refused a record as such (too large, say); retrying cannot help.
+    #[error("the log refused the record: {0}")]
+    Refused(String),
     /// A write was not confirmed in time; it may still land (Confluent's 50002).
     #[error("timed out: {0}")]
     Timeout(String),

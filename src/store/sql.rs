@@ -67,7 +67,15 @@ impl SqlStore {
         let mut conn = self.pool.acquire().await?;
         let written = Self::append_on(&mut conn, records, max_id).await;
         if written.is_err() {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                // "No transaction is active" is fine: SQLite already ended it. Any other
+                // failure may leave one open: closing the connection makes SQLite discard it,
+                // and the pool opens a fresh connection.
+                if !e.to_string().contains("no transaction is active") {
+                    tracing::error!(error = %e, "rollback failed; reopening the database");
+                    let _ = conn.close().await;
+                }
+            }
         }
         written
     }
