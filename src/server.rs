@@ -10,6 +10,9 @@
 //!   `header_read_timeout`; a kept-alive one gets the same bound from the first byte of its next
 //!   request;
 //! - a connection with no request in flight and no bytes arriving is closed after
+//!   `idle_timeout` (a request is in flight until its response is sent, so a long download is
+//!   not idle);
+//! - a client that stops reading is cut off once writes to it have made no progress for
 //!   `idle_timeout`;
 //! - a request body must arrive whole within `body_read_timeout` of its head (408 otherwise;
 //!   one deadline for the body, not per chunk, so dripping a byte at a time does not extend it);
@@ -313,16 +316,58 @@ impl Clock {
 /// A connection's stream that fails its reads and writes once the `Clock`'s deadline passes
 /// with no request in flight: how stalled clients are cut off, whatever protocol phase (TLS
 /// handshake, HTTP version detection, request head, keep-alive) they stall in.
+///
+/// Writes have a bound of their own: a write the client does not take (it stopped reading)
+/// fails once it has made no progress for the idle bound, request in flight or not.
 pub struct Timed<S> {
     io: S,
     clock: Arc<Clock>,
     sleep: Pin<Box<Sleep>>,
+    /// Since when writes have been refused by a full socket buffer, if they are.
+    write_stalled: Option<Instant>,
+    write_sleep: Pin<Box<Sleep>>,
 }
 
 impl<S> Timed<S> {
     fn new(io: S, clock: Arc<Clock>) -> Timed<S> {
         let sleep = Box::pin(tokio::time::sleep(Duration::ZERO));
-        Timed { io, clock, sleep }
+        let write_sleep = Box::pin(tokio::time::sleep(Duration::ZERO));
+        Timed {
+            io,
+            clock,
+            sleep,
+            write_stalled: None,
+            write_sleep,
+        }
+    }
+
+    /// What a write that returned `polled` amounts to: progress resets the stall clock; a
+    /// write pending past the connection's deadline or the stall bound fails.
+    fn written<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if !polled.is_pending() {
+            self.write_stalled = None;
+            return polled;
+        }
+        if self.expired(cx) {
+            return Poll::Ready(Err(timed_out()));
+        }
+        let now = Instant::now();
+        let deadline = *self.write_stalled.get_or_insert(now) + self.clock.idle;
+        if deadline <= now {
+            return Poll::Ready(Err(timed_out()));
+        }
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if self.write_sleep.deadline() != deadline {
+            self.write_sleep.as_mut().reset(deadline);
+        }
+        match self.write_sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(timed_out())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Whether the deadline has passed; if not, the task is woken when it does.
@@ -378,17 +423,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write(cx, buf) {
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
-            other => other,
-        }
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.written(cx, polled)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match Pin::new(&mut self.io).poll_flush(cx) {
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
-            other => other,
-        }
+        let polled = Pin::new(&mut self.io).poll_flush(cx);
+        self.written(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -400,10 +441,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
-            other => other,
-        }
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.written(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -456,9 +495,18 @@ where
         let req = req.map(|body| Body::new(BodyDeadline::new(body, timeout)));
         let inner = self.inner.clone();
         Box::pin(async move {
+            // The request stays in flight until its response is sent (hyper drops the body
+            // then): a long download is not idle time. A client that stops reading is bounded
+            // by the write stall in `Timed` instead.
             let response = inner.oneshot(req).await;
-            drop(in_flight);
-            response
+            response.map(|r| {
+                r.map(|body| {
+                    Body::new(Sending {
+                        body,
+                        _in_flight: in_flight,
+                    })
+                })
+            })
         })
     }
 }
@@ -494,6 +542,32 @@ impl hyper::body::Body for BodyDeadline {
                 Poll::Pending => Poll::Pending,
             },
         }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        hyper::body::Body::is_end_stream(&self.body)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        hyper::body::Body::size_hint(&self.body)
+    }
+}
+
+/// A response body on its way out; its request counts as in flight until it is dropped.
+struct Sending {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for Sending {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        hyper::body::Body::poll_frame(Pin::new(&mut self.body), cx)
     }
 
     fn is_end_stream(&self) -> bool {

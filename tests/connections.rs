@@ -272,3 +272,42 @@ async fn shutdown_does_not_wait_for_idle_clients() {
         until_closed(stream, Duration::from_secs(1)).await;
     }
 }
+
+/// A client that asks for more than the socket buffers hold and stops reading: the server's
+/// writes make no progress, and the connection is cut once they have stalled for the idle bound
+/// — even though a response is still being sent, so a steady download is never cut.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_after_the_idle_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = schemata::Config {
+        http: small_bounds(),
+        max_body_bytes: 4 << 20,
+        ..TestServer::config_for(&dir)
+    };
+    let server = TestServer::start_with_config(dir, config).await;
+    let doc = "x".repeat(1 << 20);
+    let schema = serde_json::json!({"type": "record", "name": "Big", "doc": doc, "fields": []});
+    let id = server.register("big", &schema).await;
+    let mut client = connect(&server).await;
+    let get = format!("GET /schemas/ids/{id} HTTP/1.1\r\nHost: x\r\n\r\n");
+    const ASKED: usize = 48; // ~48 MiB of responses: more than any socket buffer.
+    client
+        .write_all(get.repeat(ASKED).as_bytes())
+        .await
+        .unwrap();
+    // Read nothing for longer than the idle bound, then take what is there.
+    tokio::time::sleep(IDLE + SLACK).await;
+    let (_, read) = until_closed(&mut client, Duration::from_secs(20)).await;
+    let answered = String::from_utf8_lossy(&read)
+        .matches("HTTP/1.1 200 OK")
+        .count();
+    assert!(
+        answered < ASKED,
+        "all {ASKED} responses were sent to a client that did not read"
+    );
+    eprintln!(
+        "stalled reader: cut off after {answered} of {ASKED} responses ({} bytes)",
+        read.len()
+    );
+    server.stop().await;
+}
