@@ -44,6 +44,29 @@ async fn schemas_agree(s: &TestServer) -> Value {
     all
 }
 
+/// Registers a record named `name`, retrying until the registry can write again (at most 60 s
+/// after the broker's return); the schema and its id.
+async fn register_once_back(s: &TestServer, name: &str) -> (Value, i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let schema = record(name, &["a"]);
+    loop {
+        let (status, body) = s
+            .post(
+                "/subjects/after/versions",
+                json!({"schema": schema.to_string()}),
+            )
+            .await;
+        if status == 200 {
+            return (schema, body["id"].as_i64().unwrap());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "writes did not recover within 60 s of the broker's return: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_keeps_reads_fails_writes_fast_and_recovers_without_restart() {
     if kafka_broker().is_none() {
@@ -125,31 +148,16 @@ async fn a_broker_outage_keeps_reads_fails_writes_fast_and_recovers_without_rest
 
     let broker = Tansu::start(broker_dir.path(), port, &[]);
     let back_at = Instant::now();
-    let id = loop {
-        let schema = record("After", &["a"]);
-        let (status, body) = s
-            .post(
-                "/subjects/after/versions",
-                json!({"schema": schema.to_string()}),
-            )
-            .await;
-        if status == 200 {
-            let id = body["id"].as_i64().unwrap();
-            acknowledged.push((schema, id));
-            break id;
-        }
-        assert!(
-            back_at.elapsed() < Duration::from_secs(60),
-            "writes did not recover within 60 s of the broker's return: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    eprintln!(
-        "outage: {refused} writes refused, writes back after {:?}, id {id}",
-        back_at.elapsed()
-    );
+    let (schema, id) = register_once_back(&s, "After").await;
+    acknowledged.push((schema, id));
+    let back_after = back_at.elapsed();
     stop.store(true, Ordering::Relaxed);
     reader.await.unwrap();
+    eprintln!(
+        "outage: {} reads served, {refused} writes refused, writes back {back_after:?} after \
+         the broker (id {id})",
+        reads.load(Ordering::Relaxed)
+    );
     assert_eq!(
         failed_reads.load(Ordering::Relaxed),
         0,
@@ -163,25 +171,7 @@ async fn a_broker_outage_keeps_reads_fails_writes_fast_and_recovers_without_rest
     // A quick broker restart (no outage to speak of) is survived too.
     drop(broker);
     let broker = Tansu::start(broker_dir.path(), port, &[]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let schema = record("AfterRestart", &["a"]);
-        let (status, body) = s
-            .post(
-                "/subjects/after/versions",
-                json!({"schema": schema.to_string()}),
-            )
-            .await;
-        if status == 200 {
-            acknowledged.push((schema, body["id"].as_i64().unwrap()));
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no write after a broker restart: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    acknowledged.push(register_once_back(&s, "AfterRestart").await);
 
     let live = schemas_agree(&s).await;
     let dir = Arc::into_inner(s).expect("reader stopped").stop().await;

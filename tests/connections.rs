@@ -285,12 +285,13 @@ async fn a_client_that_stops_reading_is_cut_off_after_the_idle_bound() {
         ..TestServer::config_for(&dir)
     };
     let server = TestServer::start_with_config(dir, config).await;
-    let doc = "x".repeat(1 << 20);
+    // Half a MiB: under the 1 MB record limit of a Kafka store too.
+    let doc = "x".repeat(1 << 19);
     let schema = serde_json::json!({"type": "record", "name": "Big", "doc": doc, "fields": []});
     let id = server.register("big", &schema).await;
     let mut client = connect(&server).await;
     let get = format!("GET /schemas/ids/{id} HTTP/1.1\r\nHost: x\r\n\r\n");
-    const ASKED: usize = 48; // ~48 MiB of responses: more than any socket buffer.
+    const ASKED: usize = 96; // ~48 MiB of responses: more than any socket buffer.
     client
         .write_all(get.repeat(ASKED).as_bytes())
         .await
