@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{kafka_broker, record, unique_topic, Tansu, TestServer};
+use common::{
+    assert_acknowledged, assert_one_text_per_id, kafka_broker, record, unique_topic, Tansu,
+    TestServer,
+};
 use serde_json::{json, Value};
 
 /// How long the broker stays down: long enough for librdkafka to give up on its connections
@@ -25,23 +28,6 @@ async fn registry_on(port: u16, topic: &str, dir: tempfile::TempDir) -> TestServ
     config.store = format!("kafka://127.0.0.1:{port}/{topic}");
     config.kafka.timeout = STORE_TIMEOUT;
     TestServer::start_with_config(dir, config).await
-}
-
-/// Every schema the registry lists, checked for one text per id and one id per text.
-async fn schemas_agree(s: &TestServer) -> Value {
-    let (status, all) = s.get("/schemas?deleted=true").await;
-    assert_eq!(status, 200, "{all}");
-    let mut text_of = std::collections::HashMap::new();
-    for v in all.as_array().unwrap() {
-        let text = v["schema"].as_str().unwrap().to_string();
-        let known = text_of
-            .entry(v["id"].as_i64().unwrap())
-            .or_insert(text.clone());
-        assert_eq!(*known, text, "one id, two schemas");
-    }
-    let ids: std::collections::HashSet<_> = text_of.values().collect();
-    assert_eq!(ids.len(), text_of.len(), "one schema under two ids");
-    all
 }
 
 /// Registers a record named `name`, retrying until the registry can write again (at most 60 s
@@ -173,20 +159,15 @@ async fn a_broker_outage_keeps_reads_fails_writes_fast_and_recovers_without_rest
     let broker = Tansu::start(broker_dir.path(), port, &[]);
     acknowledged.push(register_once_back(&s, "AfterRestart").await);
 
-    let live = schemas_agree(&s).await;
+    let live = assert_one_text_per_id(&s).await;
     let dir = Arc::into_inner(s).expect("reader stopped").stop().await;
     let s = registry_on(port, &topic, dir).await;
     assert_eq!(
-        schemas_agree(&s).await,
+        assert_one_text_per_id(&s).await,
         live,
         "replay disagrees with the live registry"
     );
-    for (schema, id) in &acknowledged {
-        let (status, found) = s.get(&format!("/schemas/ids/{id}")).await;
-        assert_eq!(status, 200, "acknowledged id {id} lost: {found}");
-        let text: Value = serde_json::from_str(found["schema"].as_str().unwrap()).unwrap();
-        assert_eq!(text, *schema, "id {id} names another schema");
-    }
+    assert_acknowledged(&s, &acknowledged).await;
     s.stop().await;
     drop(broker);
 }

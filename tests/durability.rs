@@ -5,7 +5,10 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{open_store, record, record_with_defaults, TestServer};
+use common::{
+    assert_acknowledged, assert_one_text_per_id, open_store, record, record_with_defaults,
+    TestServer,
+};
 use schemata::registry::record::RawRecord;
 use schemata::store::{Store, StoreError};
 use serde_json::{json, Value};
@@ -308,33 +311,6 @@ fn the_binary_serves_and_stops_on_sigterm() {
     assert!(status.success(), "exit status after SIGTERM: {status}");
 }
 
-/// Every `(subject, version, id, schema)` the registry holds, checked for the one rule producers
-/// rely on: an id names exactly one schema text, everywhere it appears, and a text has one id.
-async fn assert_one_text_per_id(s: &TestServer) -> Vec<Value> {
-    let (status, all) = s.get("/schemas?deleted=true").await;
-    assert_eq!(status, 200, "{all}");
-    let all = all.as_array().expect("schema list").clone();
-    let mut text_of = std::collections::HashMap::new();
-    let mut id_of = std::collections::HashMap::new();
-    for v in &all {
-        let (id, text) = (v["id"].as_i64().unwrap(), v["schema"].as_str().unwrap());
-        let known = text_of.entry(id).or_insert_with(|| text.to_string());
-        assert_eq!(known, text, "id {id} names two schemas");
-        let known = id_of.entry(text.to_string()).or_insert(id);
-        assert_eq!(*known, id, "one schema under two ids: {text}");
-    }
-    for (id, text) in &text_of {
-        let (status, by_id) = s.get(&format!("/schemas/ids/{id}")).await;
-        assert_eq!(status, 200, "{by_id}");
-        assert_eq!(
-            by_id["schema"].as_str(),
-            Some(text.as_str()),
-            "/schemas/ids/{id}"
-        );
-    }
-    all
-}
-
 /// Sends a whole registration request and closes the connection at once, as a client that
 /// times out or crashes does: hyper then drops the request's handler wherever it is.
 async fn register_and_hang_up(url: &str, subject: &str, schema: &Value) {
@@ -474,12 +450,7 @@ async fn killed_mid_write_the_registry_restarts_with_nothing_acknowledged_lost()
 
     let p = Process::start(dir).await;
     let live = assert_one_text_per_id(&p.server).await;
-    for (schema, id) in &acknowledged {
-        let (status, found) = p.server.get(&format!("/schemas/ids/{id}")).await;
-        assert_eq!(status, 200, "acknowledged id {id} lost: {found}");
-        let text: Value = serde_json::from_str(found["schema"].as_str().unwrap()).unwrap();
-        assert_eq!(text, *schema, "id {id} names another schema");
-    }
+    assert_acknowledged(&p.server, &acknowledged).await;
     // The next id follows everything in the log, written or half-written before the kill.
     let max = live.iter().filter_map(|v| v["id"].as_i64()).max().unwrap();
     let next = p

@@ -169,6 +169,43 @@ impl TestServer {
     }
 }
 
+/// Every `(subject, version, id, schema)` the registry holds, checked for the one rule producers
+/// rely on: an id names exactly one schema text, everywhere it appears, and a text has one id.
+pub async fn assert_one_text_per_id(s: &TestServer) -> Vec<Value> {
+    let (status, all) = s.get("/schemas?deleted=true").await;
+    assert_eq!(status, 200, "{all}");
+    let all = all.as_array().expect("schema list").clone();
+    let mut text_of = std::collections::HashMap::new();
+    let mut id_of = std::collections::HashMap::new();
+    for v in &all {
+        let (id, text) = (v["id"].as_i64().unwrap(), v["schema"].as_str().unwrap());
+        let known = text_of.entry(id).or_insert_with(|| text.to_string());
+        assert_eq!(known, text, "id {id} names two schemas");
+        let known = id_of.entry(text.to_string()).or_insert(id);
+        assert_eq!(*known, id, "one schema under two ids: {text}");
+    }
+    for (id, text) in &text_of {
+        let (status, by_id) = s.get(&format!("/schemas/ids/{id}")).await;
+        assert_eq!(status, 200, "{by_id}");
+        assert_eq!(
+            by_id["schema"].as_str(),
+            Some(text.as_str()),
+            "/schemas/ids/{id}"
+        );
+    }
+    all
+}
+
+/// Every acknowledged `(schema, id)` is still served under its id, as that schema.
+pub async fn assert_acknowledged(s: &TestServer, acknowledged: &[(Value, i64)]) {
+    for (schema, id) in acknowledged {
+        let (status, found) = s.get(&format!("/schemas/ids/{id}")).await;
+        assert_eq!(status, 200, "acknowledged id {id} lost: {found}");
+        let text: Value = serde_json::from_str(found["schema"].as_str().unwrap()).unwrap();
+        assert_eq!(text, *schema, "id {id} names another schema");
+    }
+}
+
 /// A loopback port that was free a moment ago, for a process the test starts itself.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
