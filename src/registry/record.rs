@@ -421,6 +421,28 @@ mod tests {
     }
 
     #[test]
+    fn config_levels_are_parsed_once_and_unknown_ones_kept_as_written() {
+        let level = |json: &str| {
+            serde_json::from_str::<ConfigValue>(json)
+                .unwrap()
+                .compatibility_level
+        };
+        assert_eq!(
+            level(r#"{"compatibilityLevel":"FULL_TRANSITIVE"}"#),
+            Some(RecordedLevel::Known(CompatibilityLevel::FullTransitive))
+        );
+        let unknown = ConfigValue {
+            compatibility_level: level(r#"{"compatibilityLevel":"SOMEDAY"}"#),
+            ..Default::default()
+        };
+        assert_eq!(unknown.compatibility_level.as_ref().unwrap().known(), None);
+        assert_eq!(
+            serde_json::to_string(&unknown).unwrap(),
+            r#"{"compatibilityLevel":"SOMEDAY"}"#
+        );
+    }
+
+    #[test]
     fn tolerant_decoding() {
         let raw = |k: &str, v: Option<&str>| RawRecord {
             key: k.as_bytes().to_vec(),
