@@ -3,7 +3,7 @@
 
 use apache_avro::Schema;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use schemata::registry::compat::{check, reader_can_read, AvroSchemaRef, CompatLevel};
+use schemata::registry::compat::{check, reader_can_read, AvroSchemaRef, CompatibilityLevel};
 use serde_json::{json, Value};
 
 const FIELDS: usize = 50;
@@ -62,14 +62,16 @@ fn bench(c: &mut Criterion) {
         .map(|(i, (s, text))| (i as i32 + 1, AvroSchemaRef::new(s), text.as_str()))
         .collect();
     let new = AvroSchemaRef::new(&new);
-    assert!(check(CompatLevel::BackwardTransitive, new, &previous)
-        .unwrap()
-        .is_empty());
+    assert!(
+        check(CompatibilityLevel::BackwardTransitive, new, &previous)
+            .unwrap()
+            .is_empty()
+    );
 
     c.bench_function("backward_transitive 50 fields x 100 versions", |b| {
         b.iter(|| {
             check(
-                CompatLevel::BackwardTransitive,
+                CompatibilityLevel::BackwardTransitive,
                 black_box(new),
                 black_box(&previous),
             )

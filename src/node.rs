@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use crate::registry::error::RegistryError;
 use crate::registry::record::{RawRecord, Record};
-use crate::registry::state::{Prepared, State};
+use crate::registry::state::{DecodedRecord, State};
 use crate::store::{Store, StoreError};
 
 /// How many records replay reads per round trip.
@@ -174,11 +174,11 @@ impl Node {
             // Decoding and canonicalising need no state: done on every core, off the async
             // threads and before the write lock, so readers are not held up by it.
             let (batch, prepared) = if batch.len() < PARALLEL_FROM {
-                let prepared = batch.iter().map(|s| Prepared::of(&s.record)).collect();
+                let prepared = batch.iter().map(|s| DecodedRecord::of(&s.record)).collect();
                 (batch, prepared)
             } else {
                 tokio::task::spawn_blocking(move || {
-                    let prepared = Prepared::all(&batch, |s| &s.record);
+                    let prepared = DecodedRecord::all(&batch, |s| &s.record);
                     (batch, prepared)
                 })
                 .await
@@ -186,7 +186,7 @@ impl Node {
             };
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
             for (stored, prepared) in batch.iter().zip(prepared) {
-                state.apply_prepared(stored.offset, &stored.record, prepared);
+                state.apply_decoded(stored.offset, &stored.record, prepared);
             }
         }
     }
@@ -238,10 +238,10 @@ fn decide<T>(
     let max_id = records
         .iter()
         .filter_map(|r| match r {
-            Record::Schema { value: Some(v), .. } => Some(v.id),
+            Record::Schema { value: Some(v), .. } => Some(v.id.get()),
             _ => None,
         })
-        .fold(state.max_id(), i32::max);
+        .fold(state.max_id().get(), i32::max);
     let raw = records.iter().map(|r| r.encode(form)).collect();
     Ok((result, raw, max_id))
 }

@@ -10,8 +10,9 @@ use super::auth::Viewer;
 use super::error::ApiError;
 use super::subjects::SchemaBody;
 use super::{off_the_runtime, ok, AppState, JsonBody, Params, PathParams};
-use crate::registry::command::{self, VersionSelector};
 use crate::registry::error::RegistryError;
+use crate::registry::ids::VersionSelector;
+use crate::registry::query;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,7 +26,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// Under the state's read lock only the snapshot is taken ([`command::compat_check`]); parsing
+/// Under the state's read lock only the snapshot is taken ([`query::compatibility_check`]); parsing
 /// the schema and comparing, the parts a big schema makes expensive, run off the async
 /// workers and without the lock.
 async fn check(
@@ -39,7 +40,7 @@ async fn check(
     let input = body.input()?;
     let normalize = params.flag("normalize");
     let verbose = params.flag("verbose");
-    let snapshot = node.read(|s| command::compat_check(s, subject, &input, selector));
+    let snapshot = node.read(|s| query::compatibility_check(s, subject, &input, selector));
     let messages = off_the_runtime(move || {
         let parsed = snapshot.and_then(|c| {
             let new = c.parse(&input.schema, normalize)?;

@@ -8,10 +8,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use super::{check_subject, ok, AppState, JsonBody, Params, PathParams};
+use super::{ok, AppState, JsonBody, Params, PathParams};
 use crate::registry::command;
-use crate::registry::compat::CompatLevel;
+use crate::registry::compat::CompatibilityLevel;
 use crate::registry::error::RegistryError;
+use crate::registry::ids::Subject;
+use crate::registry::query::{self, ConfigView};
 use crate::registry::record::ConfigValue;
 
 pub fn router() -> Router<AppState> {
@@ -32,17 +34,11 @@ struct ConfigBody {
     normalize: Option<bool>,
 }
 
-/// A stored config as GET renders it: `compatibilityLevel` (from `fallback`, then the default,
-/// when the record has none), plus `normalize` if set.
-fn render(c: Option<&ConfigValue>, fallback: Option<&ConfigValue>) -> Value {
+/// A config as GET renders it: `compatibilityLevel`, plus `normalize` if set.
+fn render(c: &ConfigView) -> Value {
     let mut out = Map::new();
-    let level = [c, fallback]
-        .into_iter()
-        .flatten()
-        .find_map(|c| c.compatibility_level.clone())
-        .unwrap_or_else(|| CompatLevel::default().to_string());
-    out.insert("compatibilityLevel".into(), level.into());
-    if let Some(n) = c.and_then(|c| c.normalize) {
+    out.insert("compatibilityLevel".into(), c.level.as_str().into());
+    if let Some(n) = c.normalize {
         out.insert("normalize".into(), n.into());
     }
     Value::Object(out)
@@ -52,7 +48,7 @@ fn render(c: Option<&ConfigValue>, fallback: Option<&ConfigValue>) -> Value {
 fn merged(stored: &ConfigValue) -> Value {
     let mut out = Map::new();
     if let Some(level) = &stored.compatibility_level {
-        out.insert("compatibility".into(), level.clone().into());
+        out.insert("compatibility".into(), level.as_str().into());
     }
     if let Some(n) = stored.normalize {
         out.insert("normalize".into(), n.into());
@@ -61,24 +57,23 @@ fn merged(stored: &ConfigValue) -> Value {
 }
 
 async fn get_global(State(node): State<AppState>) -> Response {
-    ok(&node.read(|s| render(s.config(None), None)))
+    ok(&render(&node.read(query::global_config)))
 }
 
 async fn put(
     node: &AppState,
-    subject: Option<&str>,
+    subject: Option<Subject>,
     body: ConfigBody,
 ) -> Result<Response, ApiError> {
-    let subject = subject.map(str::to_owned);
-    let stored = node
-        .write(move |s| {
-            command::set_config(
-                s,
-                subject.as_deref(),
-                body.compatibility.as_deref(),
-                body.normalize,
-            )
+    let level = body
+        .compatibility
+        .map(|l| {
+            l.parse::<CompatibilityLevel>()
+                .map_err(|_| RegistryError::InvalidCompatibility)
         })
+        .transpose()?;
+    let stored = node
+        .write(move |s| command::set_config(s, subject.as_ref(), level, body.normalize))
         .await?;
     Ok(ok(&merged(&stored)))
 }
@@ -92,7 +87,7 @@ async fn put_global(
 
 async fn delete_global(State(node): State<AppState>) -> Result<Response, ApiError> {
     let old = node.write(|s| command::delete_config(s, None)).await?;
-    Ok(ok(&render(Some(&old), None)))
+    Ok(ok(&render(&ConfigView::of(Some(&old), None))))
 }
 
 async fn get_subject(
@@ -101,11 +96,8 @@ async fn get_subject(
     params: Params,
 ) -> Result<Response, ApiError> {
     let default_to_global = params.flag("defaultToGlobal");
-    node.read(|s| match (s.config(Some(&subject)), default_to_global) {
-        (Some(c), _) => Ok(ok(&render(Some(c), s.config(None)))),
-        (None, true) => Ok(ok(&render(s.config(None), None))),
-        (None, false) => Err(RegistryError::SubjectConfigNotFound(subject.clone()).into()),
-    })
+    let config = node.read(|s| query::subject_config(s, &subject, default_to_global))?;
+    Ok(ok(&render(&config)))
 }
 
 async fn put_subject(
@@ -113,8 +105,8 @@ async fn put_subject(
     PathParams(subject): PathParams<String>,
     JsonBody(body): JsonBody<ConfigBody>,
 ) -> Result<Response, ApiError> {
-    check_subject(&subject)?;
-    put(&node, Some(&subject), body).await
+    let subject = Subject::new(subject)?;
+    put(&node, Some(subject), body).await
 }
 
 async fn delete_subject(
@@ -124,5 +116,5 @@ async fn delete_subject(
     let old = node
         .write(move |s| command::delete_config(s, Some(&subject)))
         .await?;
-    Ok(ok(&render(Some(&old), None)))
+    Ok(ok(&render(&ConfigView::of(Some(&old), None))))
 }

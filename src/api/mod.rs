@@ -229,15 +229,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathPar
 
 /// Refuses subject names Confluent would not store, and bounds their length.
 pub fn check_subject(subject: &str) -> Result<(), ApiError> {
-    let bad = subject.is_empty()
-        || subject.len() > MAX_SUBJECT_BYTES
-        || subject.chars().any(char::is_control)
-        || subject == "__GLOBAL"
-        || subject == "__EMPTY";
-    if bad {
-        let shown: String = subject.chars().take(64).collect();
-        return Err(crate::registry::error::RegistryError::InvalidSubject(shown).into());
-    }
+    crate::registry::ids::Subject::new(subject)?;
     Ok(())
 }
 
@@ -258,8 +250,8 @@ impl<'a> VersionBody<'a> {
     pub fn new(subject: &'a str, v: &'a VersionEntry) -> Self {
         VersionBody {
             subject,
-            version: v.version,
-            id: v.schema.id,
+            version: v.version.get(),
+            id: v.schema.id.get(),
             schema_type: v.schema.schema_type.as_deref(),
             references: &v.schema.references,
             schema: &v.schema.text,

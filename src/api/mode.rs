@@ -8,10 +8,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{check_subject, ok, AppState, JsonBody, Params, PathParams};
+use super::{ok, AppState, JsonBody, Params, PathParams};
 use crate::registry::command;
 use crate::registry::error::RegistryError;
+use crate::registry::ids::Subject;
 use crate::registry::mode::Mode;
+use crate::registry::query;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,20 +30,22 @@ struct ModeBody {
 }
 
 async fn get_global(State(node): State<AppState>) -> Response {
-    let mode = node.read(|s| s.mode(None).unwrap_or_default());
+    let mode = node.read(query::global_mode);
     ok(&json!({ "mode": mode.as_str() }))
 }
 
 async fn put(
     node: &AppState,
-    subject: Option<&str>,
+    subject: Option<Subject>,
     body: ModeBody,
     force: bool,
 ) -> Result<Response, ApiError> {
-    let mode = body.mode.ok_or(RegistryError::InvalidMode)?;
-    let subject = subject.map(str::to_owned);
+    let mode: Mode = body
+        .mode
+        .and_then(|m| m.parse().ok())
+        .ok_or(RegistryError::InvalidMode)?;
     let mode = node
-        .write(move |s| command::set_mode(s, subject.as_deref(), &mode, force))
+        .write(move |s| command::set_mode(s, subject.as_ref(), mode, force))
         .await?;
     Ok(ok(&json!({ "mode": mode.as_str() })))
 }
@@ -60,13 +64,7 @@ async fn get_subject(
     params: Params,
 ) -> Result<Response, ApiError> {
     let default_to_global = params.flag("defaultToGlobal");
-    let mode = node.read(|s| match (s.mode(Some(&subject)), default_to_global) {
-        // A global READONLY_OVERRIDE is what is in force for every subject.
-        _ if s.mode(None) == Some(Mode::ReadOnlyOverride) => Ok(Mode::ReadOnlyOverride),
-        (Some(m), _) => Ok(m),
-        (None, true) => Ok(s.mode(None).unwrap_or_default()),
-        (None, false) => Err(RegistryError::SubjectModeNotFound(subject.clone())),
-    })?;
+    let mode = node.read(|s| query::subject_mode(s, &subject, default_to_global))?;
     Ok(ok(&json!({ "mode": mode.as_str() })))
 }
 
@@ -76,8 +74,8 @@ async fn put_subject(
     params: Params,
     JsonBody(body): JsonBody<ModeBody>,
 ) -> Result<Response, ApiError> {
-    check_subject(&subject)?;
-    put(&node, Some(&subject), body, params.flag("force")).await
+    let subject = Subject::new(subject)?;
+    put(&node, Some(subject), body, params.flag("force")).await
 }
 
 async fn delete_subject(

@@ -11,9 +11,9 @@ use serde_json::json;
 use super::auth::Viewer;
 use super::error::ApiError;
 use super::{ok, raw_schema, AppState, Params, PathParams, VersionBody};
-use crate::registry::error::RegistryError;
+use crate::registry::ids::{SchemaId, Subject};
+use crate::registry::query;
 use crate::registry::record::Reference;
-use crate::registry::state::{SchemaEntry, State as RegistryState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,16 +26,10 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `/schemas/ids/{id}` takes an integer; anything else matches no resource, as in Jersey.
-fn parse_id(id: &str) -> Result<i32, ApiError> {
+fn parse_id(id: &str) -> Result<SchemaId, ApiError> {
     id.parse()
+        .map(SchemaId)
         .map_err(|_| ApiError::http(StatusCode::NOT_FOUND, "HTTP 404 Not Found"))
-}
-
-/// The schema for `id`. Soft-deleted schemas still resolve: consumers must read old data.
-fn visible(s: &RegistryState, id: i32) -> Result<&SchemaEntry, ApiError> {
-    s.schema(id)
-        .map(|e| &**e)
-        .ok_or_else(|| RegistryError::SchemaNotFound(Some(id)).into())
 }
 
 #[derive(Serialize)]
@@ -46,7 +40,7 @@ struct SchemaById<'a> {
     #[serde(skip_serializing_if = "<[Reference]>::is_empty")]
     references: &'a [Reference],
     #[serde(rename = "maxId", skip_serializing_if = "Option::is_none")]
-    max_id: Option<i32>,
+    max_id: Option<SchemaId>,
 }
 
 async fn by_id(
@@ -57,7 +51,7 @@ async fn by_id(
     let id = parse_id(&id)?;
     let fetch_max = params.flag("fetchMaxId");
     node.read(|s| {
-        let e = visible(s, id)?;
+        let e = query::schema_by_id(s, id)?;
         Ok(ok(&SchemaById {
             schema_type: e.schema_type.as_deref(),
             schema: &e.text,
@@ -72,22 +66,7 @@ async fn text_by_id(
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    node.read(|s| Ok(raw_schema(&visible(s, id)?.text)))
-}
-
-/// Subject versions using `id`, hiding soft-deleted ones unless `deleted`. An unknown id is
-/// "Schema not found" without the id, as Confluent words it on these endpoints.
-fn uses(s: &RegistryState, id: i32, deleted: bool) -> Result<Vec<(String, i32)>, ApiError> {
-    s.schema(id).ok_or(RegistryError::SchemaNotFound(None))?;
-    Ok(s.usages(id)
-        .filter(|(subject, version)| {
-            deleted
-                || s.subject(subject)
-                    .and_then(|e| e.versions.get(version))
-                    .is_some_and(|v| !v.deleted)
-        })
-        .cloned()
-        .collect())
+    node.read(|s| Ok(raw_schema(&query::schema_by_id(s, id)?.text)))
 }
 
 async fn subjects_by_id(
@@ -99,12 +78,10 @@ async fn subjects_by_id(
     let id = parse_id(&id)?;
     let deleted = params.flag("deleted");
     node.read(|s| {
-        let mut subjects: Vec<String> = uses(s, id, deleted)?
+        let subjects: Vec<&Subject> = query::subjects_using(s, id, deleted)?
             .into_iter()
-            .map(|(s, _)| s)
             .filter(|s| viewer.sees(s))
             .collect();
-        subjects.dedup();
         Ok(ok(&subjects))
     })
 }
@@ -118,8 +95,7 @@ async fn versions_by_id(
     let id = parse_id(&id)?;
     let deleted = params.flag("deleted");
     node.read(|s| {
-        let body: Vec<_> = uses(s, id, deleted)?
-            .into_iter()
+        let body: Vec<_> = query::versions_using(s, id, deleted)?
             .filter(|(subject, _)| viewer.sees(subject))
             .map(|(subject, version)| json!({ "subject": subject, "version": version }))
             .collect();
@@ -139,20 +115,11 @@ async fn list(
     // Page first, render only the page: the read lock is held for what is returned, not for
     // every version in the registry.
     Ok(node.read(|s| {
-        let page: Vec<VersionBody> = s
-            .subjects()
-            .filter(|(name, _)| name.starts_with(&prefix) && viewer.sees(name))
-            .flat_map(|(subject, entry)| {
-                let mut visible = entry.versions.values().filter(|v| deleted || !v.deleted);
-                let chosen: Box<dyn Iterator<Item = _>> = if latest_only {
-                    Box::new(visible.next_back().into_iter())
-                } else {
-                    Box::new(visible)
-                };
-                chosen.map(move |v| VersionBody::new(subject, v))
-            })
+        let page: Vec<VersionBody> = query::versions_by_prefix(s, &prefix, deleted, latest_only)
+            .filter(|(subject, _)| viewer.sees(subject))
             .skip(offset)
             .take(limit)
+            .map(|(subject, v)| VersionBody::new(subject, v))
             .collect();
         ok(&page)
     }))

@@ -9,13 +9,14 @@ use serde_json::{json, Value};
 
 use super::auth::Viewer;
 use super::error::ApiError;
-use super::{
-    check_subject, off_the_runtime, ok, AppState, JsonBody, Params, PathParams, VersionBody,
-};
-use crate::registry::command::{self, Register, SchemaInput, VersionSelector};
+use super::{off_the_runtime, ok, AppState, JsonBody, Params, PathParams, VersionBody};
+use crate::registry::command::{self, Register};
 use crate::registry::error::RegistryError;
+use crate::registry::ids::{Subject, Version, VersionSelector};
+use crate::registry::query::{self, Visibility};
 use crate::registry::record::Reference;
 use crate::registry::state::VersionEntry;
+use crate::registry::submitted::SubmittedSchema;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -58,12 +59,12 @@ pub struct SchemaBody {
 }
 
 impl SchemaBody {
-    pub fn input(self) -> Result<SchemaInput, ApiError> {
+    pub fn input(self) -> Result<SubmittedSchema, ApiError> {
         let schema = self
             .schema
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| RegistryError::InvalidSchema("Empty schema".into()))?;
-        Ok(SchemaInput {
+        Ok(SubmittedSchema {
             schema,
             schema_type: self.schema_type,
             references: self.references.unwrap_or_default(),
@@ -76,24 +77,17 @@ async fn list_subjects(
     viewer: Viewer,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let deleted = params.flag("deleted");
-    let deleted_only = params.flag("deletedOnly");
+    let visibility = Visibility::of(params.flag("deleted"), params.flag("deletedOnly"));
     let prefix = params.get("subjectPrefix").unwrap_or("");
     let (offset, limit) = params.page()?;
-    let subjects: Vec<String> = node.read(|s| {
-        s.subjects()
-            .filter(|(name, _)| name.starts_with(prefix) && viewer.sees(name))
-            .filter(|(_, e)| match (deleted_only, deleted) {
-                (true, _) => e.is_soft_deleted(),
-                (false, true) => true,
-                (false, false) => !e.is_soft_deleted(),
-            })
-            .map(|(name, _)| name.clone())
+    Ok(node.read(|s| {
+        let subjects: Vec<&Subject> = query::subjects(s, prefix, visibility)
+            .filter(|name| viewer.sees(name))
             .skip(offset)
             .take(limit)
-            .collect()
-    });
-    Ok(ok(&subjects))
+            .collect();
+        ok(&subjects)
+    }))
 }
 
 async fn list_versions(
@@ -101,23 +95,11 @@ async fn list_versions(
     PathParams(subject): PathParams<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let deleted_only = params.flag("deletedOnly");
-    let deleted = deleted_only || params.flag("deleted");
+    let visibility = Visibility::of(params.flag("deleted"), params.flag("deletedOnly"));
     let (offset, limit) = params.page()?;
-    let versions: Vec<i32> = node.read(|s| {
-        command::live_subject(s, &subject, deleted).map(|e| {
-            e.versions
-                .values()
-                .filter(|v| match (deleted_only, deleted) {
-                    (true, _) => v.deleted,
-                    (false, true) => true,
-                    (false, false) => !v.deleted,
-                })
-                .map(|v| v.version)
-                .skip(offset)
-                .take(limit)
-                .collect()
-        })
+    let versions: Vec<Version> = node.read(|s| {
+        query::versions(s, &subject, visibility)
+            .map(|versions| versions.skip(offset).take(limit).collect())
     })?;
     Ok(ok(&versions))
 }
@@ -129,7 +111,7 @@ async fn register(
     params: Params,
     JsonBody(body): JsonBody<SchemaBody>,
 ) -> Result<Response, ApiError> {
-    check_subject(&subject)?;
+    let subject = Subject::new(subject)?;
     viewer.may_reference(body.references.as_deref())?;
     let (id, version) = (body.id, body.version);
     let req = Register {
@@ -157,10 +139,10 @@ async fn lookup(
     let (normalize, deleted) = (params.flag("normalize"), params.flag("deleted"));
     // Parse without the state's lock and off the async workers; then find the version.
     let (resolved, normalize) =
-        node.read(|s| command::lookup_input(s, &subject, &input, normalize, deleted))?;
+        node.read(|s| query::resolve_for_lookup(s, &subject, &input, normalize, deleted))?;
     let prepared = off_the_runtime(move || Ok(resolved.parse(&input.schema, normalize)?)).await?;
     node.read(|s| {
-        let v = command::lookup(s, &subject, &prepared, deleted)?;
+        let v = query::lookup(s, &subject, &prepared, deleted)?;
         Ok(ok(&VersionBody::new(&subject, v)))
     })
 }
@@ -175,7 +157,7 @@ fn render_version(
     let selector = VersionSelector::parse(&version)?;
     let deleted = params.flag("deleted");
     node.read(|s| {
-        let v = command::find_version(s, &subject, selector, deleted)?;
+        let v = query::find_version(s, &subject, selector, deleted)?;
         Ok(render(&subject, v))
     })
 }
@@ -205,10 +187,7 @@ async fn referenced_by(
     PathParams((subject, version)): PathParams<(String, String)>,
 ) -> Result<Response, ApiError> {
     let selector = VersionSelector::parse(&version)?;
-    node.read(|s| {
-        let v = command::find_version(s, &subject, selector, true)?;
-        Ok(ok(&s.referenced_by(&subject, v.version)))
-    })
+    node.read(|s| Ok(ok(&query::referenced_by(s, &subject, selector)?)))
 }
 
 async fn delete_version(

@@ -140,7 +140,7 @@ fn avro_err(e: apache_avro::Error) -> InvalidSchema {
 
 /// Java Avro's `Schema.toString()` spelling of an already-valid schema JSON.
 pub fn canonical_text(json: &Value) -> Result<String, InvalidSchema> {
-    let v = Canon::default().schema(json, None)?;
+    let v = SchemaTextWriter::default().schema(json, None)?;
     Ok(v.to_string())
 }
 
@@ -148,16 +148,18 @@ pub fn canonical_text(json: &Value) -> Result<String, InvalidSchema> {
 /// sorted, a decimal's `scale: 0` dropped. Spellings of one schema that differ only in those
 /// ways normalize to one text, and so to one id.
 pub fn normalized_text(json: &Value) -> Result<String, InvalidSchema> {
-    let v = Canon {
+    let v = SchemaTextWriter {
         normalize: true,
-        ..Canon::default()
+        ..SchemaTextWriter::default()
     }
     .schema(json, None)?;
     Ok(v.to_string())
 }
 
+/// Writes a schema's JSON in one of the two spellings above ([`canonical_text`],
+/// [`normalized_text`]), checking on the way what Java Avro checks and apache-avro does not.
 #[derive(Default)]
-struct Canon {
+struct SchemaTextWriter {
     /// Normalize (see [`normalized_text`]) instead of reproducing Java's `toString()`.
     normalize: bool,
     /// Full names defined so far: Java Avro refuses to define one twice.
@@ -204,7 +206,7 @@ fn full_name(ns: &Option<String>, name: &str) -> String {
     }
 }
 
-impl Canon {
+impl SchemaTextWriter {
     fn schema(&self, v: &Value, enclosing: Option<&str>) -> Result<Value, InvalidSchema> {
         match v {
             Value::String(s) => Ok(Value::String(self.reference(s, enclosing))),

@@ -33,7 +33,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Confluent's seven compatibility levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum CompatLevel {
+pub enum CompatibilityLevel {
     None,
     #[default]
     Backward,
@@ -44,45 +44,45 @@ pub enum CompatLevel {
     FullTransitive,
 }
 
-impl CompatLevel {
-    pub const ALL: [CompatLevel; 7] = [
-        CompatLevel::None,
-        CompatLevel::Backward,
-        CompatLevel::BackwardTransitive,
-        CompatLevel::Forward,
-        CompatLevel::ForwardTransitive,
-        CompatLevel::Full,
-        CompatLevel::FullTransitive,
+impl CompatibilityLevel {
+    pub const ALL: [CompatibilityLevel; 7] = [
+        CompatibilityLevel::None,
+        CompatibilityLevel::Backward,
+        CompatibilityLevel::BackwardTransitive,
+        CompatibilityLevel::Forward,
+        CompatibilityLevel::ForwardTransitive,
+        CompatibilityLevel::Full,
+        CompatibilityLevel::FullTransitive,
     ];
 
     /// The upper-case name Confluent uses on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
-            CompatLevel::None => "NONE",
-            CompatLevel::Backward => "BACKWARD",
-            CompatLevel::BackwardTransitive => "BACKWARD_TRANSITIVE",
-            CompatLevel::Forward => "FORWARD",
-            CompatLevel::ForwardTransitive => "FORWARD_TRANSITIVE",
-            CompatLevel::Full => "FULL",
-            CompatLevel::FullTransitive => "FULL_TRANSITIVE",
+            CompatibilityLevel::None => "NONE",
+            CompatibilityLevel::Backward => "BACKWARD",
+            CompatibilityLevel::BackwardTransitive => "BACKWARD_TRANSITIVE",
+            CompatibilityLevel::Forward => "FORWARD",
+            CompatibilityLevel::ForwardTransitive => "FORWARD_TRANSITIVE",
+            CompatibilityLevel::Full => "FULL",
+            CompatibilityLevel::FullTransitive => "FULL_TRANSITIVE",
         }
     }
 
     /// (new must read old, old must read new, against every version rather than the latest)
     fn directions(self) -> (bool, bool, bool) {
         match self {
-            CompatLevel::None => (false, false, false),
-            CompatLevel::Backward => (true, false, false),
-            CompatLevel::BackwardTransitive => (true, false, true),
-            CompatLevel::Forward => (false, true, false),
-            CompatLevel::ForwardTransitive => (false, true, true),
-            CompatLevel::Full => (true, true, false),
-            CompatLevel::FullTransitive => (true, true, true),
+            CompatibilityLevel::None => (false, false, false),
+            CompatibilityLevel::Backward => (true, false, false),
+            CompatibilityLevel::BackwardTransitive => (true, false, true),
+            CompatibilityLevel::Forward => (false, true, false),
+            CompatibilityLevel::ForwardTransitive => (false, true, true),
+            CompatibilityLevel::Full => (true, true, false),
+            CompatibilityLevel::FullTransitive => (true, true, true),
         }
     }
 }
 
-impl fmt::Display for CompatLevel {
+impl fmt::Display for CompatibilityLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -90,35 +90,35 @@ impl fmt::Display for CompatLevel {
 
 /// A compatibility level name that is not one of the seven.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownCompatLevel(pub String);
+pub struct UnknownCompatibilityLevel(pub String);
 
-impl fmt::Display for UnknownCompatLevel {
+impl fmt::Display for UnknownCompatibilityLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Invalid compatibility level: {}", self.0)
     }
 }
 
-impl std::error::Error for UnknownCompatLevel {}
+impl std::error::Error for UnknownCompatibilityLevel {}
 
-impl FromStr for CompatLevel {
-    type Err = UnknownCompatLevel;
+impl FromStr for CompatibilityLevel {
+    type Err = UnknownCompatibilityLevel;
 
     /// Case-insensitive, as Confluent's `CompatibilityLevel.forName` is.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        CompatLevel::ALL
+        CompatibilityLevel::ALL
             .into_iter()
             .find(|level| level.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnknownCompatLevel(s.to_string()))
+            .ok_or_else(|| UnknownCompatibilityLevel(s.to_string()))
     }
 }
 
-impl Serialize for CompatLevel {
+impl Serialize for CompatibilityLevel {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
 
-impl<'de> Deserialize<'de> for CompatLevel {
+impl<'de> Deserialize<'de> for CompatibilityLevel {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer)?;
         name.parse().map_err(serde::de::Error::custom)
@@ -360,7 +360,7 @@ fn compare<'a>(
 /// new; FULL: both; `*_TRANSITIVE`: every version, newest first, stopping at the first that
 /// fails (as Confluent does); NONE: nothing.
 pub fn check(
-    level: CompatLevel,
+    level: CompatibilityLevel,
     new: AvroSchemaRef<'_>,
     previous: &[(i32, AvroSchemaRef<'_>, &str)],
 ) -> Result<Vec<String>, TooComplex> {
@@ -368,7 +368,7 @@ pub fn check(
 }
 
 fn check_within(
-    level: CompatLevel,
+    level: CompatibilityLevel,
     new: AvroSchemaRef<'_>,
     previous: &[(i32, AvroSchemaRef<'_>, &str)],
     budget: &mut Budget,
@@ -1362,7 +1362,7 @@ mod tests {
         reader_can_read(AvroSchemaRef::new(reader), AvroSchemaRef::new(writer)).unwrap()
     }
 
-    fn run(level: CompatLevel, new: &Schema, previous: &[&Schema]) -> Vec<String> {
+    fn run(level: CompatibilityLevel, new: &Schema, previous: &[&Schema]) -> Vec<String> {
         let texts: Vec<String> = previous
             .iter()
             .map(|s| serde_json::to_string(s).unwrap())
@@ -1378,23 +1378,29 @@ mod tests {
 
     #[test]
     fn level_names_round_trip() {
-        for level in CompatLevel::ALL {
-            assert_eq!(level.to_string().parse::<CompatLevel>().unwrap(), level);
+        for level in CompatibilityLevel::ALL {
+            assert_eq!(
+                level.to_string().parse::<CompatibilityLevel>().unwrap(),
+                level
+            );
             assert_eq!(
                 level
                     .as_str()
                     .to_lowercase()
-                    .parse::<CompatLevel>()
+                    .parse::<CompatibilityLevel>()
                     .unwrap(),
                 level
             );
             let json = serde_json::to_string(&level).unwrap();
             assert_eq!(json, format!("\"{}\"", level.as_str()));
-            assert_eq!(serde_json::from_str::<CompatLevel>(&json).unwrap(), level);
+            assert_eq!(
+                serde_json::from_str::<CompatibilityLevel>(&json).unwrap(),
+                level
+            );
         }
-        assert_eq!(CompatLevel::default(), CompatLevel::Backward);
-        assert!("SIDEWAYS".parse::<CompatLevel>().is_err());
-        assert!(serde_json::from_str::<CompatLevel>("\"full_transitive\"").is_ok());
+        assert_eq!(CompatibilityLevel::default(), CompatibilityLevel::Backward);
+        assert!("SIDEWAYS".parse::<CompatibilityLevel>().is_err());
+        assert!(serde_json::from_str::<CompatibilityLevel>("\"full_transitive\"").is_ok());
     }
 
     #[test]
@@ -1547,15 +1553,15 @@ mod tests {
     #[test]
     fn none_checks_nothing() {
         let (v1, _, _) = history();
-        assert!(run(CompatLevel::None, &Schema::String, &[&v1]).is_empty());
-        assert!(run(CompatLevel::Backward, &v1, &[]).is_empty());
+        assert!(run(CompatibilityLevel::None, &Schema::String, &[&v1]).is_empty());
+        assert!(run(CompatibilityLevel::Backward, &v1, &[]).is_empty());
     }
 
     #[test]
     fn backward_checks_latest_and_transitive_checks_all() {
         let (v1, v2, v3) = history();
-        assert!(run(CompatLevel::Backward, &v3, &[&v1, &v2]).is_empty());
-        let messages = run(CompatLevel::BackwardTransitive, &v3, &[&v1, &v2]);
+        assert!(run(CompatibilityLevel::Backward, &v3, &[&v1, &v2]).is_empty());
+        let messages = run(CompatibilityLevel::BackwardTransitive, &v3, &[&v1, &v2]);
         let v1_text = serde_json::to_string(&v1).unwrap();
         assert_eq!(
             messages,
@@ -1572,10 +1578,10 @@ mod tests {
     fn forward_checks_that_old_reads_new() {
         let (v1, v2, v3) = history();
         // v1 reads anything with an int `a`; v3 cannot read v1 but v1 can read v3.
-        assert!(run(CompatLevel::Forward, &v3, &[&v1]).is_empty());
-        assert!(run(CompatLevel::ForwardTransitive, &v1, &[&v3, &v2]).len() > 1);
-        assert!(run(CompatLevel::Forward, &v1, &[&v3, &v2]).is_empty());
-        let messages = run(CompatLevel::Forward, &v1, &[&v3]);
+        assert!(run(CompatibilityLevel::Forward, &v3, &[&v1]).is_empty());
+        assert!(run(CompatibilityLevel::ForwardTransitive, &v1, &[&v3, &v2]).len() > 1);
+        assert!(run(CompatibilityLevel::Forward, &v1, &[&v3, &v2]).is_empty());
+        let messages = run(CompatibilityLevel::Forward, &v1, &[&v3]);
         assert!(messages[0]
             .contains("in the old schema has no default value and is missing in the new schema"));
         assert_eq!(messages[1], "{oldSchemaVersion: 1}");
@@ -1584,12 +1590,12 @@ mod tests {
     #[test]
     fn full_needs_both_directions() {
         let (v1, v2, v3) = history();
-        assert!(run(CompatLevel::Full, &v2, &[&v1]).is_empty());
+        assert!(run(CompatibilityLevel::Full, &v2, &[&v1]).is_empty());
         // v3 reads v2 and v2 reads v3, but v1 cannot be read by v3.
-        assert!(run(CompatLevel::Full, &v3, &[&v1, &v2]).is_empty());
-        assert!(!run(CompatLevel::FullTransitive, &v3, &[&v1, &v2]).is_empty());
+        assert!(run(CompatibilityLevel::Full, &v3, &[&v1, &v2]).is_empty());
+        assert!(!run(CompatibilityLevel::FullTransitive, &v3, &[&v1, &v2]).is_empty());
         // Forward half only: old (v3) cannot read new (v1); no oldSchema lines then.
-        let messages = run(CompatLevel::Full, &v1, &[&v3]);
+        let messages = run(CompatibilityLevel::Full, &v1, &[&v3]);
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert!(messages[0].contains("in the old schema has no default value"));
         assert_eq!(
@@ -1597,7 +1603,7 @@ mod tests {
             "{validateFields: 'false', compatibility: 'FULL'}"
         );
         // Both halves failing: forward first, then backward with the old schema named.
-        let messages = run(CompatLevel::Full, &Schema::String, &[&v1]);
+        let messages = run(CompatibilityLevel::Full, &Schema::String, &[&v1]);
         assert_eq!(messages.len(), 5, "{messages:?}");
         assert!(messages[0].contains("in the old schema does not match with the new schema"));
         assert!(messages[1].contains("in the new schema does not match with the old schema"));
@@ -1608,7 +1614,7 @@ mod tests {
     fn transitive_stops_at_newest_failure() {
         let (v1, v2, _) = history();
         let messages = run(
-            CompatLevel::BackwardTransitive,
+            CompatibilityLevel::BackwardTransitive,
             &Schema::String,
             &[&v1, &v2],
         );
@@ -1691,11 +1697,11 @@ mod tests {
         let (one, _) = measured(&v3, &v2);
         // Enough for the latest version, not for both.
         let mut budget = Budget::new(one + 1);
-        let level = CompatLevel::BackwardTransitive;
+        let level = CompatibilityLevel::BackwardTransitive;
         assert!(check_within(level, AvroSchemaRef::new(&v3), &previous, &mut budget).is_err());
         let mut budget = Budget::new(one + 1);
         let latest_only = check_within(
-            CompatLevel::Backward,
+            CompatibilityLevel::Backward,
             AvroSchemaRef::new(&v3),
             &previous,
             &mut budget,

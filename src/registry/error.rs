@@ -1,6 +1,8 @@
 //! Why the registry refused a request. Messages follow Confluent's wording; the HTTP layer maps
 //! each variant to Confluent's status and `error_code` in one place (`api::error`).
 
+use super::ids::{SchemaId, Version};
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RegistryError {
     #[error("Subject '{0}' not found.")]
@@ -9,15 +11,15 @@ pub enum RegistryError {
     VersionNotFound(String),
     /// The id, when the request named one (Confluent omits it otherwise).
     #[error("Schema {}not found", .0.map(|id| format!("{id} ")).unwrap_or_default())]
-    SchemaNotFound(Option<i32>),
+    SchemaNotFound(Option<SchemaId>),
     #[error("Subject '{0}' was soft deleted.Set permanent=true to delete permanently")]
     SubjectSoftDeleted(String),
     #[error("Subject '{0}' was not deleted first before being permanently deleted")]
     SubjectNotSoftDeleted(String),
     #[error("Subject '{subject}' Version {version} was soft deleted.Set permanent=true to delete permanently")]
-    VersionSoftDeleted { subject: String, version: i32 },
+    VersionSoftDeleted { subject: String, version: Version },
     #[error("Subject '{subject}' Version {version} was not deleted first before being permanently deleted")]
-    VersionNotSoftDeleted { subject: String, version: i32 },
+    VersionNotSoftDeleted { subject: String, version: Version },
     #[error("Subject '{0}' does not have subject-level compatibility configured")]
     SubjectConfigNotFound(String),
     #[error("Subject '{0}' does not have subject-level mode configured")]
@@ -35,7 +37,7 @@ pub enum RegistryError {
     #[error("The specified subject '{0}' is not a valid.")]
     InvalidSubject(String),
     #[error("One or more references exist to the schema {{magic=1,keytype=SCHEMA,subject={subject},version={version}}}.")]
-    ReferenceExists { subject: String, version: i32 },
+    ReferenceExists { subject: String, version: Version },
     #[error("Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]", messages.join(", "))]
     Incompatible {
         subject: String,

@@ -1,16 +1,25 @@
 //! The registry core: pure and synchronous, no I/O, no clock.
 //!
+//! - [`ids`]: what things are called: `SchemaId`, `Subject` (and its naming rules), `Version`,
+//!   and the `VersionSelector` a URL names a version with.
 //! - [`record`]: the `_schemas` record format every store speaks.
 //! - [`state`]: the state folded from records (the only way state changes).
-//! - [`command`]: write operations; each checks a request against the state and returns records.
-//! - [`avro`]: parsing, references, canonical and normalized text.
-//! - [`compat`]: reader/writer compatibility and the seven levels.
-//! - [`mode`], [`error`]: registry modes and the core's one error enum.
+//! - [`query`]: reads: what a request sees, what is in force, where a schema is used, what a
+//!   compatibility check compares with.
+//! - [`command`]: writes: each checks a request against the state and returns records to append.
+//! - [`submitted`]: a schema a client submits, resolved against the state and parsed.
+//! - [`avro`]: parsing, canonical and normalized text.
+//! - [`compat`]: reader/writer compatibility and the seven `CompatibilityLevel`s.
+//! - [`mode`]: registry modes (READWRITE, READONLY, READONLY_OVERRIDE, IMPORT).
+//! - [`error`]: the core's one error enum.
 
 pub mod avro;
 pub mod command;
 pub mod compat;
 pub mod error;
+pub mod ids;
 pub mod mode;
+pub mod query;
 pub mod record;
 pub mod state;
+pub mod submitted;

@@ -4,10 +4,14 @@
 //! exact key bytes, so keys are written in Confluent's field order with no whitespace, and the
 //! global CONFIG/MODE key is written in whichever form (`subject` absent, or `"subject":null` as
 //! Karapace writes it) the log already holds. Reading is tolerant: unknown key types, unknown
-//! fields and malformed records are reported as [`Decoded::Skipped`] instead of failing replay.
+//! fields and malformed records are reported as [`DecodeOutcome::Skipped`] instead of failing
+//! replay.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+
+use super::compat::CompatibilityLevel;
+use super::ids::{SchemaId, Subject, Version};
 
 /// A key/value pair as stored in the log; `value == None` is a tombstone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +20,8 @@ pub struct RawRecord {
     pub value: Option<Vec<u8>>,
 }
 
-/// A record reference from a schema to another subject's version.
+/// A record reference from a schema to another subject's version. As a client sends it,
+/// `version` may be `-1` (the latest) and `subject` any name; as stored, `version` is concrete.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Reference {
     pub name: String,
@@ -28,9 +33,9 @@ pub struct Reference {
 /// a record we rewrite (soft delete) loses nothing another registry wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SchemaValue {
-    pub subject: String,
-    pub version: i32,
-    pub id: i32,
+    pub subject: Subject,
+    pub version: Version,
+    pub id: SchemaId,
     #[serde(
         rename = "schemaType",
         default,
@@ -46,7 +51,8 @@ pub struct SchemaValue {
     pub extra: Map<String, Value>,
 }
 
-/// The value of a CONFIG record. Only `compatibilityLevel` is interpreted; the rest is kept.
+/// The value of a CONFIG record. Only `compatibilityLevel` and `normalize` are interpreted; the
+/// rest is kept.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConfigValue {
     #[serde(
@@ -54,11 +60,61 @@ pub struct ConfigValue {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub compatibility_level: Option<String>,
+    pub compatibility_level: Option<RecordedLevel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalize: Option<bool>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A CONFIG record's `compatibilityLevel`, parsed once as the record is read.
+///
+/// A name that is none of the seven (written by a newer or a foreign registry) is not a bad
+/// record: it is kept as written, shown as written, and passed over when choosing the level in
+/// force (the next scope's level applies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordedLevel {
+    Known(CompatibilityLevel),
+    Unknown(String),
+}
+
+impl RecordedLevel {
+    /// The level, if it is one of the seven.
+    pub fn known(&self) -> Option<CompatibilityLevel> {
+        match self {
+            RecordedLevel::Known(level) => Some(*level),
+            RecordedLevel::Unknown(_) => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            RecordedLevel::Known(level) => level.as_str(),
+            RecordedLevel::Unknown(name) => name,
+        }
+    }
+}
+
+impl From<CompatibilityLevel> for RecordedLevel {
+    fn from(level: CompatibilityLevel) -> Self {
+        RecordedLevel::Known(level)
+    }
+}
+
+impl Serialize for RecordedLevel {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordedLevel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Ok(match name.parse() {
+            Ok(level) => RecordedLevel::Known(level),
+            Err(_) => RecordedLevel::Unknown(name),
+        })
+    }
 }
 
 /// The value of a MODE record.
@@ -70,39 +126,39 @@ pub struct ModeValue {
 /// The value of a DELETE_SUBJECT record: every version up to `version` is soft-deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteSubjectValue {
-    pub subject: String,
-    pub version: i32,
+    pub subject: Subject,
+    pub version: Version,
 }
 
 /// The value of a CLEAR_SUBJECT record: a permanent subject delete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClearSubjectValue {
-    pub subject: String,
+    pub subject: Subject,
 }
 
 /// A decoded `_schemas` record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Schema {
-        subject: String,
-        version: i32,
+        subject: Subject,
+        version: Version,
         value: Option<SchemaValue>,
     },
     /// `subject == None` is the global config.
     Config {
-        subject: Option<String>,
+        subject: Option<Subject>,
         value: Option<ConfigValue>,
     },
     Mode {
-        subject: Option<String>,
+        subject: Option<Subject>,
         value: Option<ModeValue>,
     },
     DeleteSubject {
-        subject: String,
+        subject: Subject,
         value: Option<DeleteSubjectValue>,
     },
     ClearSubject {
-        subject: String,
+        subject: Subject,
         value: Option<ClearSubjectValue>,
     },
     Noop,
@@ -110,7 +166,7 @@ pub enum Record {
 
 /// How a raw record decoded.
 #[derive(Debug)]
-pub enum Decoded {
+pub enum DecodeOutcome {
     Record(Record),
     /// Well-formed but not ours to interpret (CONTEXT, future key types).
     Ignored(String),
@@ -129,12 +185,13 @@ pub enum GlobalKeyForm {
 }
 
 impl SchemaValue {
-    /// A live Avro schema without references: `schema` as `subject` version `version`, id `id`.
+    /// A live Avro schema without references: `schema` as `subject` version `version`, id `id`
+    /// (plain numbers: this builds records for tests and benchmarks).
     pub fn new(subject: &str, version: i32, id: i32, schema: String) -> SchemaValue {
         SchemaValue {
-            subject: subject.to_string(),
-            version,
-            id,
+            subject: Subject::unchecked(subject),
+            version: Version(version),
+            id: SchemaId(id),
             schema_type: None,
             references: vec![],
             schema,
@@ -163,7 +220,7 @@ impl Record {
     }
 
     fn encode_key(&self, form: GlobalKeyForm) -> String {
-        fn subject_key(keytype: &str, subject: &Option<String>, form: GlobalKeyForm) -> String {
+        fn subject_key(keytype: &str, subject: Option<&str>, form: GlobalKeyForm) -> String {
             match (subject, form) {
                 (Some(s), _) => format!(
                     r#"{{"keytype":"{keytype}","subject":{},"magic":0}}"#,
@@ -182,13 +239,13 @@ impl Record {
                 r#"{{"keytype":"SCHEMA","subject":{},"version":{version},"magic":1}}"#,
                 json_string(subject)
             ),
-            Record::Config { subject, .. } => subject_key("CONFIG", subject, form),
-            Record::Mode { subject, .. } => subject_key("MODE", subject, form),
+            Record::Config { subject, .. } => subject_key("CONFIG", subject.as_deref(), form),
+            Record::Mode { subject, .. } => subject_key("MODE", subject.as_deref(), form),
             Record::DeleteSubject { subject, .. } => {
-                subject_key("DELETE_SUBJECT", &Some(subject.clone()), form)
+                subject_key("DELETE_SUBJECT", Some(subject), form)
             }
             Record::ClearSubject { subject, .. } => {
-                subject_key("CLEAR_SUBJECT", &Some(subject.clone()), form)
+                subject_key("CLEAR_SUBJECT", Some(subject), form)
             }
             Record::Noop => r#"{"keytype":"NOOP","magic":0}"#.to_string(),
         }
@@ -208,7 +265,7 @@ impl Record {
     }
 
     /// Decodes a raw record, tolerating everything Confluent, Karapace or Redpanda may write.
-    pub fn decode(raw: &RawRecord) -> Decoded {
+    pub fn decode(raw: &RawRecord) -> DecodeOutcome {
         /// Only the fields we read; serde skips the rest (`magic`, Redpanda's `seq`/`node`, …)
         /// without building a map, which matters when replaying 100k records.
         #[derive(Deserialize)]
@@ -222,10 +279,10 @@ impl Record {
         }
         let key: Key = match serde_json::from_slice(&raw.key) {
             Ok(k) => k,
-            Err(e) => return Decoded::Skipped(format!("not a record key: {e}")),
+            Err(e) => return DecodeOutcome::Skipped(format!("not a record key: {e}")),
         };
         let keytype = &*key.keytype;
-        let subject = key.subject;
+        let subject = key.subject.map(Subject::unchecked);
         // An empty value is treated like null, as Karapace does.
         let value = raw.value.as_deref().filter(|v| !v.is_empty());
         fn parse<T: serde::de::DeserializeOwned>(v: Option<&[u8]>) -> Result<Option<T>, String> {
@@ -233,11 +290,12 @@ impl Record {
                 .transpose()
         }
         let need_subject =
-            |s: Option<String>| s.ok_or_else(|| format!("{keytype} key has no subject"));
+            |s: Option<Subject>| s.ok_or_else(|| format!("{keytype} key has no subject"));
         let record = match keytype {
             "SCHEMA" => {
-                let Some(version) = key.version.and_then(|v| i32::try_from(v).ok()) else {
-                    return Decoded::Skipped("SCHEMA key has no valid version".into());
+                let Some(version) = key.version.and_then(|v| i32::try_from(v).ok()).map(Version)
+                else {
+                    return DecodeOutcome::Skipped("SCHEMA key has no valid version".into());
                 };
                 need_subject(subject).and_then(|subject| {
                     Ok(Record::Schema {
@@ -262,11 +320,11 @@ impl Record {
                 })
             }),
             "NOOP" => Ok(Record::Noop),
-            other => return Decoded::Ignored(format!("keytype {other}")),
+            other => return DecodeOutcome::Ignored(format!("keytype {other}")),
         };
         match record {
-            Ok(r) => Decoded::Record(r),
-            Err(e) => Decoded::Skipped(e),
+            Ok(r) => DecodeOutcome::Record(r),
+            Err(e) => DecodeOutcome::Skipped(e),
         }
     }
 
@@ -294,9 +352,9 @@ mod tests {
 
     fn schema_value(deleted: bool) -> SchemaValue {
         SchemaValue {
-            subject: "orders-value".into(),
-            version: 3,
-            id: 42,
+            subject: Subject::unchecked("orders-value"),
+            version: Version(3),
+            id: SchemaId(42),
             schema_type: None,
             references: vec![],
             schema: "\"string\"".into(),
@@ -308,8 +366,8 @@ mod tests {
     #[test]
     fn keys_are_byte_identical_to_confluent() {
         let r = Record::Schema {
-            subject: "orders-value".into(),
-            version: 3,
+            subject: Subject::unchecked("orders-value"),
+            version: Version(3),
             value: None,
         };
         assert_eq!(
@@ -329,7 +387,7 @@ mod tests {
             br#"{"keytype":"CONFIG","subject":null,"magic":0}"#
         );
         let d = Record::DeleteSubject {
-            subject: "a\"b".into(),
+            subject: Subject::unchecked("a\"b"),
             value: None,
         };
         assert_eq!(
@@ -348,7 +406,7 @@ mod tests {
             key: br#"{"keytype":"SCHEMA","subject":"orders-value","version":3,"magic":1,"seq":7,"node":1}"#.to_vec(),
             value: Some(br#"{"subject":"orders-value","version":3,"id":42,"md5":"abc","schema":"\"string\"","deleted":false}"#.to_vec()),
         };
-        let Decoded::Record(rec) = Record::decode(&raw) else {
+        let DecodeOutcome::Record(rec) = Record::decode(&raw) else {
             panic!("decodes")
         };
         let Record::Schema { value: Some(v), .. } = &rec else {
@@ -359,7 +417,29 @@ mod tests {
         expected.extra.insert("md5".into(), "abc".into());
         assert_eq!(v, &expected);
         let back = Record::decode(&rec.encode(GlobalKeyForm::Omitted));
-        assert!(matches!(back, Decoded::Record(r) if r == rec));
+        assert!(matches!(back, DecodeOutcome::Record(r) if r == rec));
+    }
+
+    #[test]
+    fn config_levels_are_parsed_once_and_unknown_ones_kept_as_written() {
+        let level = |json: &str| {
+            serde_json::from_str::<ConfigValue>(json)
+                .unwrap()
+                .compatibility_level
+        };
+        assert_eq!(
+            level(r#"{"compatibilityLevel":"FULL_TRANSITIVE"}"#),
+            Some(RecordedLevel::Known(CompatibilityLevel::FullTransitive))
+        );
+        let unknown = ConfigValue {
+            compatibility_level: level(r#"{"compatibilityLevel":"SOMEDAY"}"#),
+            ..Default::default()
+        };
+        assert_eq!(unknown.compatibility_level.as_ref().unwrap().known(), None);
+        assert_eq!(
+            serde_json::to_string(&unknown).unwrap(),
+            r#"{"compatibilityLevel":"SOMEDAY"}"#
+        );
     }
 
     #[test]
@@ -370,34 +450,37 @@ mod tests {
         };
         assert!(matches!(
             Record::decode(&raw("not json", None)),
-            Decoded::Skipped(_)
+            DecodeOutcome::Skipped(_)
         ));
         assert!(matches!(
             Record::decode(&raw(
                 r#"{"keytype":"CONTEXT","tenant":"t","context":"c","magic":0}"#,
                 Some("{}")
             )),
-            Decoded::Ignored(_)
+            DecodeOutcome::Ignored(_)
         ));
         assert!(matches!(
             Record::decode(&raw(
                 r#"{"keytype":"SCHEMA","subject":"s","version":1,"magic":1}"#,
                 Some("{oops")
             )),
-            Decoded::Skipped(_)
+            DecodeOutcome::Skipped(_)
         ));
         // Both spellings of the global config key mean the global config.
         for key in [
             r#"{"keytype":"CONFIG","magic":0}"#,
             r#"{"keytype":"CONFIG","subject":null,"magic":0}"#,
         ] {
-            let Decoded::Record(Record::Config { subject, value }) =
+            let DecodeOutcome::Record(Record::Config { subject, value }) =
                 Record::decode(&raw(key, Some(r#"{"compatibilityLevel":"FULL"}"#)))
             else {
                 panic!("config")
             };
             assert_eq!(subject, None);
-            assert_eq!(value.unwrap().compatibility_level.as_deref(), Some("FULL"));
+            assert_eq!(
+                value.unwrap().compatibility_level,
+                Some(RecordedLevel::Known(CompatibilityLevel::Full))
+            );
         }
         // Empty value is a tombstone.
         assert!(matches!(
@@ -405,7 +488,7 @@ mod tests {
                 r#"{"keytype":"SCHEMA","subject":"s","version":1,"magic":1}"#,
                 Some("")
             )),
-            Decoded::Record(Record::Schema { value: None, .. })
+            DecodeOutcome::Record(Record::Schema { value: None, .. })
         ));
         let sv = schema_value(true);
         assert!(serde_json::to_string(&sv)

@@ -8,15 +8,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use super::avro::{self, ParsedSchema};
+use super::ids::{SchemaId, Subject, Version};
 use super::mode::Mode;
 use super::record::{
-    ConfigValue, Decoded, GlobalKeyForm, RawRecord, Record, Reference, SchemaValue,
+    ConfigValue, DecodeOutcome, GlobalKeyForm, RawRecord, Record, Reference, SchemaValue,
 };
 
 /// A distinct schema: one per global id.
 #[derive(Debug)]
 pub struct SchemaEntry {
-    pub id: i32,
+    pub id: SchemaId,
     pub text: Arc<str>,
     /// `None` means AVRO, as in the record format.
     pub schema_type: Option<String>,
@@ -38,7 +39,7 @@ pub struct ContentKey {
 /// One version of a subject.
 #[derive(Debug, Clone)]
 pub struct VersionEntry {
-    pub version: i32,
+    pub version: Version,
     pub schema: Arc<SchemaEntry>,
     pub deleted: bool,
     /// Fields of the record value we do not interpret (`md5`, `metadata`, …), so a soft delete
@@ -48,9 +49,9 @@ pub struct VersionEntry {
 
 impl VersionEntry {
     /// The SCHEMA record value for this version, as it would be written now.
-    pub fn record_value(&self, subject: &str) -> SchemaValue {
+    pub fn record_value(&self, subject: &Subject) -> SchemaValue {
         SchemaValue {
-            subject: subject.to_string(),
+            subject: subject.clone(),
             version: self.version,
             id: self.schema.id,
             schema_type: self.schema.schema_type.clone(),
@@ -62,9 +63,10 @@ impl VersionEntry {
     }
 }
 
+/// A subject's versions, soft-deleted ones included.
 #[derive(Debug, Default)]
 pub struct SubjectEntry {
-    pub versions: BTreeMap<i32, VersionEntry>,
+    pub versions: BTreeMap<Version, VersionEntry>,
 }
 
 impl SubjectEntry {
@@ -79,18 +81,18 @@ impl SubjectEntry {
 
 #[derive(Debug, Default)]
 pub struct State {
-    schemas: HashMap<i32, Arc<SchemaEntry>>,
+    schemas: HashMap<SchemaId, Arc<SchemaEntry>>,
     /// Every id holding each content (IMPORT can give one content several); the lowest wins,
     /// and removing one leaves the others findable.
-    content_ids: HashMap<ContentKey, BTreeSet<i32>>,
+    content_ids: HashMap<ContentKey, BTreeSet<SchemaId>>,
     /// Which subject versions use each id (including soft-deleted ones).
-    usages: HashMap<i32, BTreeSet<(String, i32)>>,
+    usages: HashMap<SchemaId, BTreeSet<(Subject, Version)>>,
     /// Ids whose schema has references, for `referencedby` and delete checks.
-    with_refs: BTreeSet<i32>,
-    subjects: BTreeMap<String, SubjectEntry>,
-    configs: HashMap<Option<String>, ConfigValue>,
-    modes: HashMap<Option<String>, Mode>,
-    max_id: i32,
+    with_refs: BTreeSet<SchemaId>,
+    subjects: BTreeMap<Subject, SubjectEntry>,
+    configs: HashMap<Option<Subject>, ConfigValue>,
+    modes: HashMap<Option<Subject>, Mode>,
+    max_id: SchemaId,
     global_key_form: Option<GlobalKeyForm>,
     /// Offset of the last record applied.
     pub offset: i64,
@@ -102,12 +104,12 @@ pub struct State {
 /// may store text as sent, and lookups and id reuse must still match it. `None` when that is
 /// the stored text itself (the usual case) or the text does not parse.
 #[derive(Debug)]
-pub struct Canonical(Option<String>);
+pub struct CanonicalText(Option<String>);
 
-impl Canonical {
+impl CanonicalText {
     /// Slow (a JSON parse and a canonical walk): most of replay's time.
-    fn of(text: &str) -> Canonical {
-        Canonical(
+    fn of(text: &str) -> CanonicalText {
+        CanonicalText(
             serde_json::from_str(text)
                 .ok()
                 .and_then(|j| avro::canonical_text(&j).ok())
@@ -119,26 +121,29 @@ impl Canonical {
 /// A record decoded, with its schema's canonical text, ready to apply. Pure work that needs no
 /// state, so replay does it for a whole batch on every core before taking the state's lock.
 #[derive(Debug)]
-pub struct Prepared {
-    decoded: Decoded,
-    canonical: Option<Canonical>,
+pub struct DecodedRecord {
+    outcome: DecodeOutcome,
+    canonical: Option<CanonicalText>,
 }
 
-impl Prepared {
-    pub fn of(raw: &RawRecord) -> Prepared {
-        let decoded = Record::decode(raw);
-        let canonical = match &decoded {
-            Decoded::Record(Record::Schema { value: Some(v), .. }) => {
-                Some(Canonical::of(&v.schema))
+impl DecodedRecord {
+    pub fn of(raw: &RawRecord) -> DecodedRecord {
+        let outcome = Record::decode(raw);
+        let canonical = match &outcome {
+            DecodeOutcome::Record(Record::Schema { value: Some(v), .. }) => {
+                Some(CanonicalText::of(&v.schema))
             }
             _ => None,
         };
-        Prepared { decoded, canonical }
+        DecodedRecord { outcome, canonical }
     }
 
-    /// [`Prepared::of`] the record of every item, in order, spread over the machine's cores.
-    /// Blocks: call it off the async threads.
-    pub fn all<T: Sync>(items: &[T], record: impl Fn(&T) -> &RawRecord + Sync) -> Vec<Prepared> {
+    /// [`DecodedRecord::of`] the record of every item, in order, spread over the machine's
+    /// cores. Blocks: call it off the async threads.
+    pub fn all<T: Sync>(
+        items: &[T],
+        record: impl Fn(&T) -> &RawRecord + Sync,
+    ) -> Vec<DecodedRecord> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = items.len().div_ceil(threads).max(1);
         let record = &record;
@@ -148,14 +153,14 @@ impl Prepared {
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|i| Prepared::of(record(i)))
+                            .map(|i| DecodedRecord::of(record(i)))
                             .collect::<Vec<_>>()
                     })
                 })
                 .collect();
             parts
                 .into_iter()
-                .flat_map(|p| p.join().expect("preparing records does not panic"))
+                .flat_map(|p| p.join().expect("decoding records does not panic"))
                 .collect()
         })
     }
@@ -165,14 +170,14 @@ impl State {
     /// Applies one raw record at `offset`. Never fails: a record we cannot use is skipped,
     /// counted and logged, because one bad record must not stop a registry.
     pub fn apply_raw(&mut self, offset: i64, raw: &RawRecord) {
-        self.apply_prepared(offset, raw, Prepared::of(raw));
+        self.apply_decoded(offset, raw, DecodedRecord::of(raw));
     }
 
-    /// Applies a record [`Prepared`] ahead (replay prepares a batch on every core first).
-    pub fn apply_prepared(&mut self, offset: i64, raw: &RawRecord, prepared: Prepared) {
+    /// Applies a record decoded ahead (replay decodes a batch on every core first).
+    pub fn apply_decoded(&mut self, offset: i64, raw: &RawRecord, decoded: DecodedRecord) {
         self.offset = self.offset.max(offset);
-        match prepared.decoded {
-            Decoded::Record(r) => {
+        match decoded.outcome {
+            DecodeOutcome::Record(r) => {
                 let global = matches!(
                     r,
                     Record::Config { subject: None, .. } | Record::Mode { subject: None, .. }
@@ -180,10 +185,10 @@ impl State {
                 if global && self.global_key_form.is_none() {
                     self.global_key_form = Record::global_key_form(&raw.key);
                 }
-                self.apply_with(r, prepared.canonical)
+                self.apply_with(r, decoded.canonical)
             }
-            Decoded::Ignored(why) => tracing::debug!(offset, %why, "ignored record"),
-            Decoded::Skipped(why) => {
+            DecodeOutcome::Ignored(why) => tracing::debug!(offset, %why, "ignored record"),
+            DecodeOutcome::Skipped(why) => {
                 self.skipped += 1;
                 tracing::warn!(offset, %why, key = %String::from_utf8_lossy(&raw.key), "skipped bad record");
             }
@@ -195,7 +200,7 @@ impl State {
     }
 
     /// `canonical`: the content text of a SCHEMA record's schema, if computed ahead.
-    fn apply_with(&mut self, record: Record, canonical: Option<Canonical>) {
+    fn apply_with(&mut self, record: Record, canonical: Option<CanonicalText>) {
         match record {
             Record::Schema {
                 subject,
@@ -206,7 +211,7 @@ impl State {
                 if let Some(v) = value {
                     if v.subject != subject || v.version != version {
                         self.skipped += 1;
-                        tracing::warn!(%subject, version, "SCHEMA value disagrees with its key; skipped");
+                        tracing::warn!(%subject, %version, "SCHEMA value disagrees with its key; skipped");
                         return;
                     }
                     self.insert_version(v, canonical);
@@ -242,7 +247,7 @@ impl State {
             }
             Record::ClearSubject { subject, value } => {
                 if value.is_some() {
-                    let versions: Vec<i32> = self
+                    let versions: Vec<Version> = self
                         .subjects
                         .get(&subject)
                         .map(|s| s.versions.keys().copied().collect())
@@ -256,19 +261,19 @@ impl State {
         }
     }
 
-    fn insert_version(&mut self, v: SchemaValue, canonical: Option<Canonical>) {
+    fn insert_version(&mut self, v: SchemaValue, canonical: Option<CanonicalText>) {
         let entry = match self.schemas.get(&v.id) {
             Some(e) if *e.text == *v.schema => e.clone(),
             existing => {
                 if existing.is_some() {
                     tracing::warn!(
-                        id = v.id,
+                        id = v.id.get(),
                         "id reused with different schema text; latest wins"
                     );
                 }
                 let text: Arc<str> = Arc::from(v.schema.as_str());
                 let canonical = canonical
-                    .unwrap_or_else(|| Canonical::of(&v.schema))
+                    .unwrap_or_else(|| CanonicalText::of(&v.schema))
                     .0
                     .map(Arc::from)
                     // Usually the stored text is canonical already: share it, one copy.
@@ -315,7 +320,7 @@ impl State {
         );
     }
 
-    fn remove_version(&mut self, subject: &str, version: i32) {
+    fn remove_version(&mut self, subject: &str, version: Version) {
         let Some(s) = self.subjects.get_mut(subject) else {
             return;
         };
@@ -328,7 +333,7 @@ impl State {
         let id = old.schema.id;
         let unused = match self.usages.get_mut(&id) {
             Some(users) => {
-                users.remove(&(subject.to_string(), version));
+                users.remove(&(Subject::unchecked(subject), version));
                 users.is_empty()
             }
             None => true,
@@ -349,47 +354,48 @@ impl State {
 
     // ----- reads -----
 
-    pub fn schema(&self, id: i32) -> Option<&Arc<SchemaEntry>> {
+    pub fn schema(&self, id: SchemaId) -> Option<&Arc<SchemaEntry>> {
         self.schemas.get(&id)
     }
 
-    pub fn id_for_content(&self, key: &ContentKey) -> Option<i32> {
+    pub fn id_for_content(&self, key: &ContentKey) -> Option<SchemaId> {
         self.content_ids.get(key)?.first().copied()
     }
 
-    pub fn max_id(&self) -> i32 {
+    /// The highest id allocated (or reserved by the store's watermark) so far.
+    pub fn max_id(&self) -> SchemaId {
         self.max_id
     }
 
-    /// Never allocate at or below `id` (the store's watermark survives compaction).
-    pub fn raise_max_id(&mut self, id: i32) {
-        self.max_id = self.max_id.max(id);
+    /// Never allocate at or below `watermark`, the store's (which survives compaction).
+    pub fn raise_max_id(&mut self, watermark: i32) {
+        self.max_id = self.max_id.max(SchemaId(watermark));
     }
 
     pub fn subject(&self, name: &str) -> Option<&SubjectEntry> {
         self.subjects.get(name)
     }
 
-    pub fn subjects(&self) -> impl Iterator<Item = (&String, &SubjectEntry)> {
+    pub fn subjects(&self) -> impl Iterator<Item = (&Subject, &SubjectEntry)> {
         self.subjects.iter()
     }
 
     /// Subject versions using `id`, in (subject, version) order.
-    pub fn usages(&self, id: i32) -> impl Iterator<Item = &(String, i32)> {
+    pub fn usages(&self, id: SchemaId) -> impl Iterator<Item = &(Subject, Version)> {
         self.usages.get(&id).into_iter().flatten()
     }
 
     /// Ids of live schemas whose references point at `subject` `version`.
-    pub fn referenced_by(&self, subject: &str, version: i32) -> Vec<i32> {
+    pub fn referenced_by(&self, subject: &str, version: Version) -> Vec<SchemaId> {
         self.with_refs
             .iter()
             .filter(|id| {
                 let refs = &self.schemas[id].references;
                 refs.iter()
-                    .any(|r| r.subject == subject && r.version == version)
+                    .any(|r| r.subject == subject && r.version == version.get())
                     && self.usages(**id).any(|(s, v)| {
                         self.subjects
-                            .get(s)
+                            .get(s.as_str())
                             .and_then(|e| e.versions.get(v))
                             .is_some_and(|e| !e.deleted)
                     })
@@ -399,11 +405,11 @@ impl State {
     }
 
     pub fn config(&self, subject: Option<&str>) -> Option<&ConfigValue> {
-        self.configs.get(&subject.map(str::to_string))
+        self.configs.get(&subject.map(Subject::unchecked))
     }
 
     pub fn mode(&self, subject: Option<&str>) -> Option<Mode> {
-        self.modes.get(&subject.map(str::to_string)).copied()
+        self.modes.get(&subject.map(Subject::unchecked)).copied()
     }
 
     /// The mode in force for a subject: a global READONLY_OVERRIDE, else its own, else the
@@ -448,19 +454,19 @@ mod tests {
     }
 
     #[test]
-    fn records_prepared_on_every_core_are_the_records_prepared_one_by_one() {
+    fn records_decoded_on_every_core_are_the_records_decoded_one_by_one() {
         let raw = records(1000);
-        let parallel = Prepared::all(&raw, |r| r);
-        let serial: Vec<_> = raw.iter().map(Prepared::of).collect();
+        let parallel = DecodedRecord::all(&raw, |r| r);
+        let serial: Vec<_> = raw.iter().map(DecodedRecord::of).collect();
         assert_eq!(format!("{parallel:?}"), format!("{serial:?}"));
         assert!(parallel
             .iter()
-            .all(|p| matches!(&p.canonical, Some(Canonical(Some(c))) if c.starts_with(r#"{"type":"record""#))));
+            .all(|p| matches!(&p.canonical, Some(CanonicalText(Some(c))) if c.starts_with(r#"{"type":"record""#))));
 
         // Applied, they index every schema under its canonical text.
         let mut state = State::default();
         for (i, (r, p)) in raw.iter().zip(parallel).enumerate() {
-            state.apply_prepared(i as i64 + 1, r, p);
+            state.apply_decoded(i as i64 + 1, r, p);
         }
         assert_eq!(state.schema_count(), 1000);
         assert_eq!(state.offset, 1000);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use schemata::registry::avro::{self, ParsedSchema};
-use schemata::registry::compat::{self, AvroSchemaRef, CompatLevel};
+use schemata::registry::compat::{self, AvroSchemaRef, CompatibilityLevel};
 use serde_json::Value;
 use tower::{Layer, ServiceExt};
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
@@ -62,7 +62,7 @@ fn java_ambiguous_field(messages: &[String]) -> bool {
 /// panic, whatever the verdict.
 pub fn compat_pair(a: &ParsedSchema, b: &ParsedSchema) {
     let (ra, rb) = (schema_ref(a), schema_ref(b));
-    for level in CompatLevel::ALL {
+    for level in CompatibilityLevel::ALL {
         let _ = compat::check(level, ra, &[(1, rb, &b.canonical)]);
         let _ = compat::check(level, rb, &[(1, ra, &a.canonical), (2, rb, &b.canonical)]);
     }
@@ -76,7 +76,7 @@ pub fn self_compatible(a: &ParsedSchema) {
     let again = avro::parse(&a.canonical, &[]).expect("canonical text parses");
     let ra = schema_ref(a);
     for other in [a, &again] {
-        for level in CompatLevel::ALL {
+        for level in CompatibilityLevel::ALL {
             // A schema too costly to compare is refused with a clear error (the step budget),
             // never judged incompatible with itself.
             let Ok(messages) =
