@@ -1,7 +1,6 @@
 //! `/schemas`: schemas by global id, and the cross-subject listing.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -27,8 +26,7 @@ pub fn router() -> Router<AppState> {
 
 /// `/schemas/ids/{id}` takes an integer; anything else matches no resource, as in Jersey.
 fn parse_id(id: &str) -> Result<i32, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::http(StatusCode::NOT_FOUND, "HTTP 404 Not Found"))
+    id.parse().map_err(|_| ApiError::NotFound)
 }
 
 /// The schema for `id`. Soft-deleted schemas still resolve: consumers must read old data.
