@@ -12,11 +12,13 @@
 //!   `_schemas` topic, or memory.
 //! - [`config`] — the one configuration struct (file < env < flags).
 //! - [`server`] — the listener: connection cap, client timeouts, TLS, graceful drain.
+//! - [`cli`] — the command line: `schemata serve` and `schemata user …`.
 //!
-//! [`serve`] wires them together; `main.rs` only parses the command line.
+//! [`serve`] wires them together; `main.rs` only sets up logging and runs [`cli`].
 
 pub mod api;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod node;
 pub mod registry;
@@ -27,8 +29,6 @@ pub mod tls;
 use std::future::Future;
 
 use tokio::net::TcpListener;
-use tower::Layer;
-use tower_http::normalize_path::NormalizePathLayer;
 
 pub use config::Config;
 pub use node::Node;
@@ -43,30 +43,11 @@ pub async fn serve(
     let store = store::Store::open_with(&config.store, &config.kafka).await?;
     let auth = auth::Authenticator::open(&config.auth, &store, &config.kafka).await?;
     let node = Node::open(store).await?;
-    let app = api::auth::layer(
-        api::router(node.clone(), config.max_body_bytes),
-        auth.clone(),
-    )
-    .layer(tower_http::trace::TraceLayer::new_for_http());
-    // Confluent tolerates a trailing slash (`/subjects/`); trimming must happen before routing.
-    let app = NormalizePathLayer::trim_trailing_slash().layer(app);
+    let app = api::app(node.clone(), auth.clone(), config.max_body_bytes);
     let addr = listener.local_addr()?;
     let tls = config.tls.is_some();
     tracing::info!(%addr, tls, store = %config.store, "schemata listening");
-    match &config.tls {
-        None => {
-            let plain = axum_server::accept::DefaultAcceptor;
-            server::run(listener, app, plain, &config.http, shutdown).await?
-        }
-        Some(files) => {
-            // The handshake counts against the head bound: a client that stalls in it is cut
-            // off as one that stalls in its request head.
-            let rustls = axum_server::tls_rustls::RustlsAcceptor::new(tls::server_config(files)?)
-                .handshake_timeout(config.http.header_read_timeout);
-            let acceptor = tls::IdentifyingAcceptor(rustls);
-            server::run(listener, app, acceptor, &config.http, shutdown).await?
-        }
-    }
+    server::serve(listener, app, config.tls.as_ref(), &config.http, shutdown).await?;
     node.close().await;
     if let Some(auth) = auth {
         auth.users().close().await;

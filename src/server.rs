@@ -38,8 +38,9 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::middleware::AddExtension;
 use axum::response::Response;
-use axum::Extension;
+use axum::{Extension, Router};
 use axum_server::accept::Accept;
+use axum_server::tls_rustls::RustlsAcceptor;
 use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -49,8 +50,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 use tower::{Layer, Service, ServiceExt};
+use tower_http::normalize_path::NormalizePath;
 
 pub use crate::config::HttpLimits;
+use crate::config::TlsFiles;
 
 /// How long shutdown waits for requests in flight before it closes their connections. Idle and
 /// half-sent connections close at once; this bounds only requests being answered.
@@ -67,6 +70,32 @@ enum Phase {
     Draining,
     /// Close everything now.
     Stopped,
+}
+
+/// Serves `app` on `listener` — over TLS when `tls` names a certificate and key, plain HTTP
+/// otherwise — until `shutdown` resolves, then drains (see [`run`]).
+pub async fn serve(
+    listener: TcpListener,
+    app: NormalizePath<Router>,
+    tls: Option<&TlsFiles>,
+    limits: &HttpLimits,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    match tls {
+        None => {
+            let plain = axum_server::accept::DefaultAcceptor;
+            run(listener, app, plain, limits, shutdown).await?
+        }
+        Some(files) => {
+            // The handshake counts against the head bound: a client that stalls in it is cut
+            // off as one that stalls in its request head.
+            let rustls = RustlsAcceptor::new(crate::tls::server_config(files)?)
+                .handshake_timeout(limits.header_read_timeout);
+            let acceptor = crate::tls::IdentifyingAcceptor(rustls);
+            run(listener, app, acceptor, limits, shutdown).await?
+        }
+    }
+    Ok(())
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains: stops accepting, lets

@@ -1047,34 +1047,38 @@ async fn users_topic_records(dir: &TempDir) -> Vec<schemata::registry::record::R
     records
 }
 
+/// Runs `schemata user ARGS` on `config`'s store with `stdin`; whether it succeeded, and what it
+/// printed (stdout, then stderr).
+fn user_cli(config: &schemata::Config, args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_schemata"))
+        .arg("user")
+        .args(["--store", &config.store])
+        .args(["--kafka-users-topic", &config.kafka.users_topic])
+        .args(["--kafka-fetch-wait-ms", "10"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
 #[tokio::test]
 async fn user_cli_adds_lists_and_removes_users_for_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let config = TestServer::config_for(&dir);
-    let run = |args: &[&str], stdin: &str| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_schemata"))
-            .arg("user")
-            .args(["--store", &config.store])
-            .args(["--kafka-users-topic", &config.kafka.users_topic])
-            .args(["--kafka-fetch-wait-ms", "10"])
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.success(), text)
-    };
+    let run = |args: &[&str], stdin: &str| user_cli(&config, args, stdin);
     let pass = format!("{}\n", password("ops"));
     let (ok, out) = run(
         &[
@@ -1134,6 +1138,54 @@ async fn user_cli_adds_lists_and_removes_users_for_the_server() {
         assert!(!ok && out.contains("stop the server"), "{out}");
     }
     server.stop().await;
+}
+
+/// The CLI follows the API's rules: the last admin can be neither removed nor demoted, so the
+/// registry always keeps someone who can manage users over HTTP.
+#[tokio::test]
+async fn user_cli_keeps_the_last_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TestServer::config_for(&dir);
+    let run = |args: &[&str], stdin: &str| user_cli(&config, args, stdin);
+    let pass = |user: &str| format!("{}\n", password(user));
+    let (ok, out) = run(
+        &["add", "root", "--role", "admin", "--password-stdin"],
+        &pass("root"),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["add", "reader", "--password-stdin"], &pass("reader"));
+    assert!(ok, "{out}");
+    let last_admin = "'root' is the last admin and cannot be removed or demoted";
+    let (ok, out) = run(&["remove", "root"], "");
+    assert!(!ok && out.contains(last_admin), "{out}");
+    for role in ["write", "read"] {
+        let (ok, out) = run(&["grant", "root", "--role", role], "");
+        assert!(!ok && out.contains(last_admin), "{role}: {out}");
+    }
+    // Prefixes alone leave the role as it is; non-admins go freely.
+    let (ok, out) = run(&["grant", "root", "--prefix", "team-"], "");
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["remove", "reader"], "");
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["list"], "");
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "root\tadmin\tteam-");
+
+    // With a second admin, the first may step down; then the second is the last.
+    let (ok, out) = run(
+        &["add", "ops", "--role", "admin", "--password-stdin"],
+        &pass("ops"),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["grant", "root", "--role", "write", "--all-subjects"], "");
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["remove", "ops"], "");
+    assert!(!ok && out.contains("'ops' is the last admin"), "{out}");
+    let (ok, out) = run(&["remove", "root"], "");
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["list"], "");
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "ops\tadmin\t*");
 }
 
 /// Requests per second for `GET /subjects/x/versions/latest` with auth off, with Basic auth and

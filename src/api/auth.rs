@@ -1,6 +1,7 @@
 //! The HTTP side of auth (see [`crate::auth`]): a middleware that authenticates every request
-//! but `/health` and authorizes it by role and subject grant, and the admin-only `/admin/users`
-//! API. Applied by [`layer`] only when `[auth] enabled`, so nothing changes otherwise.
+//! but `/health` and authorizes it by role and subject grant. Applied by [`layer`] only when
+//! `[auth] enabled`, so nothing changes otherwise; refusals are [`ApiError`]s, rendered (with
+//! their challenges) in `api::error`. The admin-only `/admin/users` resource is `api::users`.
 //!
 //! Authorization is decided from the method and path alone, before routing, in [`requirement`]:
 //!
@@ -28,30 +29,23 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, put};
 use axum::Router;
-use serde::Deserialize;
-use serde_json::json;
 
 use super::error::ApiError;
-use super::{ok, respond, JsonBody, PathParams};
-use crate::auth::users::{check_grants, secrets, UserSummary};
-use crate::auth::{Authenticator, Outcome, Principal, Role, User, REALM};
-use crate::node::NodeError;
+use crate::auth::{Authenticator, Outcome, Principal, Role};
 use crate::registry::record::Reference;
-use crate::store::StoreError;
 use crate::tls::ClientIdentity;
 
 /// `router` with the `/admin/users` API, and — when `auth` is given (`[auth] enabled`) —
 /// authentication and authorization in front of everything. Without auth the user API answers
 /// 403: an open registry must not let anyone plant users that outlive turning auth on.
 pub fn layer(router: Router, auth: Option<Arc<Authenticator>>) -> Router {
-    let router = router.merge(admin_router(auth.clone()));
+    let router = router.merge(super::users::router(auth.clone()));
     match auth {
         Some(auth) => router.layer(middleware::from_fn_with_state(auth, guard)),
         None => router,
@@ -142,11 +136,15 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
-async fn guard(State(auth): State<Arc<Authenticator>>, mut req: Request, next: Next) -> Response {
+async fn guard(
+    State(auth): State<Arc<Authenticator>>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let Requirement::Role(role, target) =
         requirement(req.method(), req.uri().path(), req.uri().query())
     else {
-        return next.run(req).await;
+        return Ok(next.run(req).await);
     };
     let client = req
         .extensions()
@@ -170,10 +168,7 @@ async fn guard(State(auth): State<Arc<Authenticator>>, mut req: Request, next: N
     match outcome {
         Outcome::Authenticated { principal, info } => {
             if !allowed(&principal, role, &target) {
-                return respond(
-                    StatusCode::FORBIDDEN,
-                    &json!({"error_code": 403, "message": "Forbidden"}),
-                );
+                return Err(ApiError::Forbidden);
             }
             req.extensions_mut().insert(principal);
             let mut response = next.run(req).await;
@@ -182,25 +177,14 @@ async fn guard(State(auth): State<Arc<Authenticator>>, mut req: Request, next: N
                     .headers_mut()
                     .insert(header::HeaderName::from_static("authentication-info"), info);
             }
-            response
+            Ok(response)
         }
-        Outcome::Unauthorized => unauthorized(None),
-        Outcome::Continue(challenge) => unauthorized(Some(challenge)),
-        Outcome::Limited(wait) => {
-            let mut response = respond(
-                StatusCode::TOO_MANY_REQUESTS,
-                &json!({"error_code": 429, "message": "Too many failed logins; try again later"}),
-            );
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            response
-        }
-        Outcome::Unavailable => respond(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &json!({"error_code": 50001, "message": "Credentials cannot be verified now"}),
-        ),
+        Outcome::Unauthorized => Err(ApiError::Unauthorized { challenge: None }),
+        Outcome::Continue(step) => Err(ApiError::Unauthorized {
+            challenge: Some(step),
+        }),
+        Outcome::Limited(wait) => Err(ApiError::TooManyRequests { retry_after: wait }),
+        Outcome::Unavailable => Err(ApiError::CredentialsUnavailable),
     }
 }
 
@@ -223,7 +207,7 @@ impl Viewer {
         if references.iter().all(|r| self.sees(&r.subject)) {
             Ok(())
         } else {
-            Err(ApiError::http(StatusCode::FORBIDDEN, "Forbidden"))
+            Err(ApiError::Forbidden)
         }
     }
 }
@@ -234,223 +218,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Viewer {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Viewer, Self::Rejection> {
         Ok(Viewer(parts.extensions.get::<Arc<Principal>>().cloned()))
     }
-}
-
-/// 401 with both challenges, or with the next step of a SCRAM exchange.
-fn unauthorized(scram_step: Option<String>) -> Response {
-    let mut response = respond(
-        StatusCode::UNAUTHORIZED,
-        &json!({"error_code": 401, "message": "Unauthorized"}),
-    );
-    let headers = response.headers_mut();
-    match scram_step.and_then(|s| HeaderValue::from_str(&s).ok()) {
-        Some(step) => {
-            headers.append(header::WWW_AUTHENTICATE, step);
-        }
-        None => {
-            for scheme in ["Basic", "SCRAM-SHA-256"] {
-                let value = format!("{scheme} realm=\"{REALM}\"");
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    headers.append(header::WWW_AUTHENTICATE, v);
-                }
-            }
-        }
-    }
-    response
-}
-
-fn admin_router(auth: Option<Arc<Authenticator>>) -> Router {
-    Router::new()
-        .route("/admin/users", get(list_users).post(add_user))
-        .route("/admin/users/{name}", get(get_user).delete(remove_user))
-        .route("/admin/users/{name}/password", put(set_password))
-        .route("/admin/users/{name}/grants", put(set_grants))
-        .layer(DefaultBodyLimit::max(64 * 1024))
-        .with_state(auth)
-}
-
-type AuthState = State<Option<Arc<Authenticator>>>;
-
-fn enabled(auth: &Option<Arc<Authenticator>>) -> Result<&Authenticator, ApiError> {
-    auth.as_deref().ok_or_else(|| {
-        ApiError::http(
-            StatusCode::FORBIDDEN,
-            "User management needs authentication: set [auth] enabled = true",
-        )
-    })
-}
-
-fn store_error(e: StoreError) -> ApiError {
-    ApiError::Node(NodeError::Store(e))
-}
-
-fn invalid(message: String) -> ApiError {
-    ApiError::http(StatusCode::UNPROCESSABLE_ENTITY, message)
-}
-
-fn no_user(name: &str) -> ApiError {
-    ApiError::http(StatusCode::NOT_FOUND, format!("User '{name}' not found"))
-}
-
-fn existing(auth: &Authenticator, name: &str) -> Result<User, ApiError> {
-    auth.users().get(name).ok_or_else(|| no_user(name))
-}
-
-/// Changes the user `name` as stored now (see `UserStore::modify`); 404 if there is none.
-async fn modify(
-    auth: &Authenticator,
-    name: &str,
-    change: impl FnOnce(&mut User),
-) -> Result<User, ApiError> {
-    auth.users()
-        .modify(name, change)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| no_user(name))
-}
-
-/// Runs argon2 and PBKDF2 work — slow on purpose — off the request threads; a refused password
-/// or name is a 422.
-async fn hashing<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| ApiError::http(StatusCode::INTERNAL_SERVER_ERROR, "hashing failed"))?
-        .map_err(invalid)
-}
-
-/// Refuses a change that would leave no admin: nobody could manage users over HTTP then.
-fn keep_an_admin(auth: &Authenticator, changed: &str) -> Result<(), ApiError> {
-    let users = auth.users().list();
-    let others = users
-        .iter()
-        .filter(|u| u.role == Role::Admin && u.name != changed)
-        .count();
-    if others == 0 {
-        return Err(invalid(
-            "The last admin cannot be removed or demoted".into(),
-        ));
-    }
-    Ok(())
-}
-
-async fn list_users(State(auth): AuthState) -> Result<Response, ApiError> {
-    let auth = enabled(&auth)?;
-    let users = auth.users().list();
-    Ok(ok(&users.iter().map(User::summary).collect::<Vec<_>>()))
-}
-
-async fn get_user(
-    State(auth): AuthState,
-    PathParams(name): PathParams<String>,
-) -> Result<Response, ApiError> {
-    let auth = enabled(&auth)?;
-    Ok(ok(&existing(auth, &name)?.summary()))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewUser {
-    name: String,
-    password: String,
-    #[serde(default = "read_role")]
-    role: Role,
-    #[serde(default)]
-    grants: Vec<String>,
-}
-
-fn read_role() -> Role {
-    Role::Read
-}
-
-async fn add_user(
-    State(auth): AuthState,
-    JsonBody(body): JsonBody<NewUser>,
-) -> Result<Response, ApiError> {
-    let auth = enabled(&auth)?;
-    let _writing = auth.user_writes().await;
-    let user =
-        hashing(move || User::new(&body.name, &body.password, body.role, body.grants)).await?;
-    if !auth.users().insert(&user).await.map_err(store_error)? {
-        return Err(ApiError::http(
-            StatusCode::CONFLICT,
-            format!("User '{}' already exists", user.name),
-        ));
-    }
-    Ok(ok(&user.summary()))
-}
-
-async fn remove_user(
-    State(auth): AuthState,
-    PathParams(name): PathParams<String>,
-) -> Result<Response, ApiError> {
-    let auth = enabled(&auth)?;
-    let _writing = auth.user_writes().await;
-    let user = existing(auth, &name)?;
-    if user.role == Role::Admin {
-        keep_an_admin(auth, &name)?;
-    }
-    if !auth.users().delete(&name).await.map_err(store_error)? {
-        return Err(no_user(&name));
-    }
-    Ok(ok(&user.summary()))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewPassword {
-    password: String,
-}
-
-async fn set_password(
-    State(auth): AuthState,
-    PathParams(name): PathParams<String>,
-    JsonBody(body): JsonBody<NewPassword>,
-) -> Result<Response, ApiError> {
-    let auth = enabled(&auth)?;
-    let _writing = auth.user_writes().await;
-    existing(auth, &name)?;
-    let (phc, scram) = hashing(move || secrets(&body.password)).await?;
-    let user = modify(auth, &name, |u| (u.password_phc, u.scram) = (phc, scram)).await?;
-    Ok(ok(&user.summary()))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Access {
-    role: Option<Role>,
-    grants: Option<Vec<String>>,
-}
-
-async fn set_grants(
-    State(auth): AuthState,
-    PathParams(name): PathParams<String>,
-    JsonBody(body): JsonBody<Access>,
-) -> Result<Response, ApiError> {
-    let auth = enabled(&auth)?;
-    let _writing = auth.user_writes().await;
-    if body.role.is_none() && body.grants.is_none() {
-        return Err(invalid("Give a role, grants, or both".into()));
-    }
-    let user = existing(auth, &name)?;
-    if body.role.is_some_and(|r| r != Role::Admin) && user.role == Role::Admin {
-        keep_an_admin(auth, &name)?;
-    }
-    if let Some(grants) = &body.grants {
-        check_grants(grants).map_err(invalid)?;
-    }
-    let user = modify(auth, &name, |u| {
-        if let Some(role) = body.role {
-            u.role = role;
-        }
-        if let Some(grants) = body.grants {
-            u.grants = grants;
-        }
-    })
-    .await?;
-    let summary: UserSummary = user.summary();
-    Ok(ok(&summary))
 }
 
 #[cfg(test)]

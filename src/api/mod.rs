@@ -12,6 +12,7 @@ pub mod error;
 mod mode;
 mod schemas;
 mod subjects;
+mod users;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +28,10 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
+use tower::Layer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
+use crate::auth::Authenticator;
 use crate::node::Node;
 use crate::registry::record::Reference;
 use crate::registry::state::VersionEntry;
@@ -49,6 +53,19 @@ const ACCEPTED_TYPES: [&str; 4] = [
 pub const MAX_SUBJECT_BYTES: usize = 1024;
 
 pub type AppState = Arc<Node>;
+
+/// The service as served: the API, auth in front of it when `auth` is given (see
+/// [`auth::layer`]), request tracing, and Confluent's tolerance of a trailing slash
+/// (`/subjects/`), which must be trimmed before routing.
+pub fn app(
+    node: Arc<Node>,
+    auth: Option<Arc<Authenticator>>,
+    max_body_bytes: usize,
+) -> NormalizePath<Router> {
+    let app = auth::layer(router(node, max_body_bytes), auth)
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    NormalizePathLayer::trim_trailing_slash().layer(app)
+}
 
 /// The whole API, with the request body limit applied.
 pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
@@ -76,13 +93,8 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
         .merge(config::router())
         .merge(mode::router())
         .merge(compatibility::router())
-        .fallback(|| async { ApiError::http(StatusCode::NOT_FOUND, "HTTP 404 Not Found") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::http(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "HTTP 405 Method Not Allowed",
-            )
-        })
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(node)
 }
@@ -128,36 +140,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .map(|ct| ct.trim().to_ascii_lowercase())
             .unwrap_or_default();
         if !ACCEPTED_TYPES.contains(&essence.as_str()) {
-            return Err(ApiError::http(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "HTTP 415 Unsupported Media Type",
-            ));
+            return Err(ApiError::UnsupportedMediaType);
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
             BytesRejection::FailedToBufferBody(f)
                 if f.status() == StatusCode::PAYLOAD_TOO_LARGE =>
             {
-                ApiError::http(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
+                ApiError::BodyTooLarge
             }
             // `body_read_timeout` (crate::server): the client was too slow sending it.
             BytesRejection::FailedToBufferBody(f) if crate::server::body_timed_out(&f) => {
-                ApiError::http(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "Request body not received in time",
-                )
+                ApiError::BodyTimeout
             }
-            other => ApiError::http(StatusCode::BAD_REQUEST, other.body_text()),
+            other => ApiError::Malformed(other.body_text()),
         })?;
         let trimmed = bytes.trim_ascii();
         if trimmed.is_empty() || trimmed == b"null" {
-            return Err(ApiError::http(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Request body is required",
-            ));
+            return Err(ApiError::BodyRequired);
         }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
-            .map_err(|e| ApiError::http(StatusCode::BAD_REQUEST, e.to_string()))
+            .map_err(|e| ApiError::Malformed(e.to_string()))
     }
 }
 
@@ -169,8 +172,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
-        let map = serde_urlencoded::from_str(query)
-            .map_err(|e| ApiError::http(StatusCode::BAD_REQUEST, format!("Invalid query: {e}")))?;
+        let map =
+            serde_urlencoded::from_str(query).map_err(|e| ApiError::InvalidQuery(e.to_string()))?;
         Ok(Params(map))
     }
 }
@@ -190,10 +193,7 @@ impl Params {
     pub fn page(&self) -> Result<(usize, usize), ApiError> {
         let offset = self.int("offset")?.unwrap_or(0);
         if offset < 0 {
-            return Err(ApiError::http(
-                StatusCode::BAD_REQUEST,
-                "offset must not be negative",
-            ));
+            return Err(ApiError::NegativeOffset);
         }
         let limit = self
             .int("limit")?
@@ -205,10 +205,7 @@ impl Params {
     /// An integer parameter; a malformed one matches no resource, as in Jersey (404).
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
         self.get(name)
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| ApiError::http(StatusCode::NOT_FOUND, "HTTP 404 Not Found"))
-            })
+            .map(|v| v.parse().map_err(|_| ApiError::NotFound))
             .transpose()
     }
 }
@@ -223,7 +220,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathPar
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| PathParams(p.0))
-            .map_err(|e| ApiError::http(StatusCode::BAD_REQUEST, e.body_text()))
+            .map_err(|e| ApiError::Malformed(e.body_text()))
     }
 }
 
@@ -282,15 +279,9 @@ pub async fn off_the_runtime<T: Send + 'static>(
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         tokio::sync::Semaphore::new(4 * cores)
     });
-    let _slot = SLOTS
-        .acquire()
-        .await
-        .map_err(|_| ApiError::http(StatusCode::SERVICE_UNAVAILABLE, "The server is busy"))?;
+    let _slot = SLOTS.acquire().await.map_err(|_| ApiError::Busy)?;
     tokio::task::spawn_blocking(work).await.map_err(|e| {
         tracing::error!(error = %e, "schema work failed");
-        ApiError::http(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Error while processing the schema",
-        )
+        ApiError::SchemaWork
     })?
 }

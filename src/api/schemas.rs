@@ -1,7 +1,6 @@
 //! `/schemas`: schemas by global id, and the cross-subject listing.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -27,9 +26,7 @@ pub fn router() -> Router<AppState> {
 
 /// `/schemas/ids/{id}` takes an integer; anything else matches no resource, as in Jersey.
 fn parse_id(id: &str) -> Result<SchemaId, ApiError> {
-    id.parse()
-        .map(SchemaId)
-        .map_err(|_| ApiError::http(StatusCode::NOT_FOUND, "HTTP 404 Not Found"))
+    id.parse().map(SchemaId).map_err(|_| ApiError::NotFound)
 }
 
 #[derive(Serialize)]

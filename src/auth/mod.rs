@@ -6,7 +6,7 @@
 //! - [`scram`] — the SCRAM-SHA-256 server side.
 //! - [`users`] — `User`, `Role`, grants, and the `Principal` a request runs as.
 //! - [`store`] — where users live: SQLite tables, or a compacted topic beside `_schemas`.
-//! - [`cli`] — `schemata user …`.
+//! - [`admin`] — managing users, with every rule: what `schemata user …` and `/admin/users` do.
 //!
 //! **Basic** costs an argon2id hash (~19 MiB, tens of ms). Verified credentials are therefore
 //! remembered for `credential_cache_ttl`, keyed by an HMAC of `user:password` under a key that
@@ -42,7 +42,7 @@
 //! (cached Basic logins, pending exchanges, sessions): each is stamped when made and ignored
 //! once the store says the user changed since ([`UserStore::unchanged_since`]).
 
-pub mod cli;
+pub mod admin;
 pub mod config;
 pub mod password;
 pub mod scram;
@@ -61,6 +61,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+pub use admin::{UserAdmin, UserError};
 pub use config::AuthConfig;
 use scram::{ClientFirst, Exchange, ScramCredentials};
 use store::UserStore;
@@ -112,9 +113,8 @@ pub struct Authenticator {
     sessions: Mutex<HashMap<[u8; 32], Expiring<Arc<Principal>>>>,
     limiter: Mutex<Limiter>,
     hashing: Arc<tokio::sync::Semaphore>,
-    /// One user-management write at a time: each reads a user, changes it and writes it back,
-    /// and the last-admin checks must see the others' results.
-    user_writes: tokio::sync::Mutex<()>,
+    /// User management (`/admin/users`) on the same users.
+    admin: UserAdmin,
 }
 
 struct Expiring<T> {
@@ -159,6 +159,7 @@ impl Authenticator {
         let mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Authenticator {
+            admin: UserAdmin::new(users.clone()),
             users,
             limiter: Mutex::new(Limiter::new(
                 config.max_failed_logins,
@@ -170,7 +171,6 @@ impl Authenticator {
             exchanges: Mutex::default(),
             sessions: Mutex::default(),
             hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
-            user_writes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -193,9 +193,9 @@ impl Authenticator {
         &self.users
     }
 
-    /// Held across a user-management change (read, modify, write back).
-    pub async fn user_writes(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.user_writes.lock().await
+    /// Managing these users: what `/admin/users` does.
+    pub fn admin(&self) -> &UserAdmin {
+        &self.admin
     }
 
     /// A client whose TLS certificate, verified against `tls_client_ca` during the handshake,

@@ -1,4 +1,5 @@
-//! `schemata user …`: manage users in the store directly.
+//! `schemata user …`: manage users in the store directly, by the rules `/admin/users` follows
+//! (`auth::admin`).
 //!
 //! On Kafka (`kafka://…`, users in the `[kafka] users_topic`), these work while servers run:
 //! they pick up a change within a second. A SQLite file is held exclusively by a running server,
@@ -10,8 +11,8 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use super::store::UserStore;
-use super::users::{Role, User};
+use crate::auth::store::UserStore;
+use crate::auth::{Role, UserAdmin, UserError};
 use crate::config::{Config, Overrides};
 
 #[derive(Debug, clap::Args)]
@@ -85,7 +86,7 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
             anyhow::bail!("the users topic cannot be the schemas topic '{topic}'");
         }
         let users = UserStore::open_kafka(&brokers, &config.kafka).await?;
-        let result = execute(&users, args.command).await;
+        let result = execute(&UserAdmin::new(users.clone()), args.command).await;
         users.close().await;
         return result;
     }
@@ -98,14 +99,14 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
             e => e.into(),
         })?;
     let result = match UserStore::open(&store, &config.kafka).await {
-        Ok(users) => execute(&users, args.command).await,
+        Ok(users) => execute(&UserAdmin::new(users), args.command).await,
         Err(e) => Err(anyhow::anyhow!("cannot load users: {e}")),
     };
     store.close().await;
     result
 }
 
-async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> {
+async fn execute(admin: &UserAdmin, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Add {
             name,
@@ -113,24 +114,23 @@ async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> 
             prefixes,
             password_stdin,
         } => {
-            if users.get(&name).is_some() {
-                anyhow::bail!("user '{name}' already exists");
+            // Checked before the prompt too, so nobody types a password for nothing.
+            if admin.get(&name).is_ok() {
+                return Err(refusal(UserError::Exists(name)));
             }
             let password = read_password(&name, password_stdin)?;
-            let user = User::new(&name, &password, role, prefixes).map_err(anyhow::Error::msg)?;
-            if !users.insert(&user).await? {
-                anyhow::bail!("user '{name}' already exists");
-            }
+            admin
+                .add(name.clone(), password, role, prefixes)
+                .await
+                .map_err(refusal)?;
             println!("added user '{name}' ({role})");
         }
         UserCommand::Remove { name } => {
-            if !users.delete(&name).await? {
-                anyhow::bail!("no user '{name}'");
-            }
+            admin.remove(&name).await.map_err(refusal)?;
             println!("removed user '{name}'");
         }
         UserCommand::List => {
-            for u in users.list() {
+            for u in admin.list() {
                 let grants = if u.grants.is_empty() {
                     "*".to_string()
                 } else {
@@ -143,13 +143,9 @@ async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> 
             name,
             password_stdin,
         } => {
-            existing(users, &name)?;
+            admin.get(&name).map_err(refusal)?;
             let password = read_password(&name, password_stdin)?;
-            let (phc, scram) = super::users::secrets(&password).map_err(anyhow::Error::msg)?;
-            users
-                .modify(&name, |u| (u.password_phc, u.scram) = (phc, scram))
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no user '{name}'"))?;
+            admin.set_password(&name, password).await.map_err(refusal)?;
             println!("password of '{name}' changed");
         }
         UserCommand::Grant {
@@ -158,24 +154,18 @@ async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> 
             prefixes,
             all_subjects,
         } => {
-            if role.is_none() && prefixes.is_empty() && !all_subjects {
+            let grants = if all_subjects {
+                Some(Vec::new())
+            } else {
+                Some(prefixes).filter(|p| !p.is_empty())
+            };
+            if role.is_none() && grants.is_none() {
                 anyhow::bail!("give --role, --prefix or --all-subjects");
             }
-            super::users::check_grants(&prefixes).map_err(anyhow::Error::msg)?;
-            let user = users
-                .modify(&name, |u| {
-                    if let Some(role) = role {
-                        u.role = role;
-                    }
-                    if all_subjects {
-                        u.grants.clear();
-                    } else if !prefixes.is_empty() {
-                        u.grants = prefixes;
-                    }
-                })
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no user '{name}'"))?;
-            let summary = user.summary();
+            let summary = admin
+                .set_access(&name, role, grants)
+                .await
+                .map_err(refusal)?;
             println!(
                 "'{}' is now {} on {}",
                 summary.name,
@@ -191,10 +181,16 @@ async fn execute(users: &UserStore, command: UserCommand) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn existing(users: &UserStore, name: &str) -> anyhow::Result<User> {
-    users
-        .get(name)
-        .ok_or_else(|| anyhow::anyhow!("no user '{name}'"))
+/// A refusal in the command line's words (the API words them for HTTP clients).
+fn refusal(e: UserError) -> anyhow::Error {
+    match e {
+        UserError::NotFound(name) => anyhow::anyhow!("no user '{name}'"),
+        UserError::Exists(name) => anyhow::anyhow!("user '{name}' already exists"),
+        UserError::LastAdmin(name) => anyhow::anyhow!(
+            "'{name}' is the last admin and cannot be removed or demoted: add another admin first"
+        ),
+        other => other.into(),
+    }
 }
 
 fn read_password(name: &str, from_stdin: bool) -> anyhow::Result<String> {
