@@ -35,6 +35,10 @@ enum Command {
     },
     /// Manage users in the store (`[auth]`); on SQLite, run while the server is stopped
     User(schemata::auth::cli::UserArgs),
+    /// Check local .avsc files against a registry's subjects (or earlier versions), for CI
+    Check(schemata::cli::check::CheckArgs),
+    /// Copy every subject, version (ids kept), config and mode into another registry
+    Migrate(schemata::cli::migrate::MigrateArgs),
 }
 
 #[tokio::main]
@@ -51,6 +55,8 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve { config, overrides }) => (config, overrides),
         None => (None, Overrides::default()),
         Some(Command::User(args)) => return schemata::auth::cli::run(args).await,
+        Some(Command::Check(args)) => std::process::exit(schemata::cli::check::run(args).await),
+        Some(Command::Migrate(args)) => return schemata::cli::migrate::run(args).await,
     };
     let config = Config::load(file.as_ref(), overrides)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
