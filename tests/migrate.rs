@@ -163,7 +163,6 @@ async fn copies_everything_with_ids_and_is_idempotent() {
     // Ids were kept, gap included: the first schema left in the source is id 2.
     let (_, first) = target.get("/subjects/zz-common/versions/1").await;
     assert_eq!(first["id"], 2);
-    common::assert_one_text_per_id(&target).await;
 
     // Again: nothing to copy, nothing changed.
     let run = migrate(&source, &target).await;

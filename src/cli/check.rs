@@ -327,7 +327,7 @@ fn version_number(path: &Path) -> u64 {
     digits.parse().unwrap_or(u64::MAX)
 }
 
-/// Asks the registry; a subject it does not know (40401) is new, hence compatible.
+/// Asks the registry; a subject it does not know is new, hence compatible.
 async fn remote_verdict(client: &RegistryClient, c: Candidate) -> Result<Verdict, CheckError> {
     let path = format!(
         "/compatibility/subjects/{}/versions?verbose=true",
@@ -352,7 +352,10 @@ async fn remote_verdict(client: &RegistryClient, c: Candidate) -> Result<Verdict
             if compatible {
                 messages.clear();
             }
-            (messages, false)
+            // Registries answer "compatible" for a subject they do not know (older ones 40401).
+            let versions = format!("/subjects/{}/versions", segment(&c.subject));
+            let new = compatible && client.get_unless(&versions, &[40401]).await?.is_none();
+            (messages, new)
         }
         Err(e) if e.code() == Some(40401) => (Vec::new(), true),
         Err(e) => return Err(e.into()),
