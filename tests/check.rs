@@ -359,22 +359,25 @@ async fn local_mode_runs_the_registry_checker_on_files() {
     assert_eq!(run.code, 2, "{run:?}");
 }
 
-#[tokio::test]
-async fn basic_auth_from_an_environment_variable_or_stdin() {
+/// Adds a user with the write role to `dir`'s store, before a server opens it.
+async fn add_writer(dir: &tempfile::TempDir, name: &str, password: &str) {
     use schemata::auth::store::UserStore;
     use schemata::auth::{Role, User};
+    let config = TestServer::config_for(dir);
+    let store = schemata::store::Store::open_with(&config.store, &config.kafka)
+        .await
+        .unwrap();
+    let users: Arc<UserStore> = UserStore::open(&store, &config.kafka).await.unwrap();
+    let user = User::new(name, password, Role::Write, vec![]).unwrap();
+    assert!(users.insert(&user).await.unwrap());
+    drop(users);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn basic_auth_from_an_environment_variable_or_stdin() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let config = TestServer::config_for(&dir);
-        let store = schemata::store::Store::open_with(&config.store, &config.kafka)
-            .await
-            .unwrap();
-        let users: Arc<UserStore> = UserStore::open(&store, &config.kafka).await.unwrap();
-        let user = User::new("ci", "ci-secret-Zq8!", Role::Write, vec![]).unwrap();
-        assert!(users.insert(&user).await.unwrap());
-        drop(users);
-        store.close().await;
-    }
+    add_writer(&dir, "ci", "ci-secret-Zq8!").await;
     let config = schemata::Config {
         auth: schemata::auth::AuthConfig {
             enabled: true,
@@ -448,4 +451,93 @@ async fn basic_auth_from_an_environment_variable_or_stdin() {
     .await
     .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// A CA and a certificate it signs: for `localhost` (server) or for a client named `cn`.
+fn issue(
+    ca: &rcgen::Certificate,
+    ca_key: &rcgen::KeyPair,
+    cn: &str,
+    server: bool,
+) -> (String, String) {
+    let names = if server { vec!["localhost".into()] } else { vec![] };
+    let mut params = rcgen::CertificateParams::new(names).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.extended_key_usages = vec![if server {
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth
+    } else {
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth
+    }];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, ca, ca_key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn client_certificates_and_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    add_writer(&dir, "ci", "unused-password-Zq8!").await;
+    let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = params.self_signed(&ca_key).unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let (cert, key) = issue(&ca, &ca_key, "localhost", true);
+    std::fs::write(path("server.pem"), cert).unwrap();
+    std::fs::write(path("server.key"), key).unwrap();
+    let (cert, key) = issue(&ca, &ca_key, "ci", false);
+    std::fs::write(path("client.pem"), cert).unwrap();
+    std::fs::write(path("client.key"), key).unwrap();
+    std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+
+    // HTTPS, a client certificate required, and the certificate's name is the user.
+    let config = schemata::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(schemata::config::TlsFiles {
+            cert: path("server.pem"),
+            key: path("server.key"),
+            client_ca: Some(path("ca.pem")),
+            client_cert_required: true,
+        }),
+        auth: schemata::auth::AuthConfig {
+            enabled: true,
+            ..Default::default()
+        },
+        ..TestServer::config_for(&dir)
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    // Connections wait in the listener's backlog until the server is up.
+    let url = format!("https://localhost:{}", listener.local_addr().unwrap().port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        schemata::serve(&config, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+
+    let file = write(dir.path(), "s.avsc", &record("R", &["a"]));
+    let schema = pair("s-value", &file);
+    let (cert, key, ca) = (path("client.pem"), path("client.key"), path("ca.pem"));
+    let (cert, key, ca) = (cert.to_str().unwrap(), key.to_str().unwrap(), ca.to_str().unwrap());
+    let base = ["check", "--url", &url, "--schema", &schema];
+    let run = schemata(
+        &[&base[..], &["--cert", cert, "--key", key, "--ca", ca, "--register"]].concat(),
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("registered    s-value as id 1"), "{run:?}");
+    // Without the CA the server's certificate is not trusted; without a certificate the
+    // server refuses the handshake.
+    let run = schemata(&[&base[..], &["--cert", cert, "--key", key]].concat(), &[]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("cannot reach"), "{run:?}");
+    let run = schemata(&[&base[..], &["--ca", ca]].concat(), &[]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }
