@@ -71,21 +71,44 @@ async fn compatible_and_new_subjects_pass() {
     let files = tempfile::tempdir().unwrap();
     // --dir: schemas/<subject>.avsc; one grows with a default, one is a new subject.
     let dir = files.path().join("schemas");
-    write(&dir, "orders-value.avsc", &record_with_defaults("Order", &["id", "note"]));
+    write(
+        &dir,
+        "orders-value.avsc",
+        &record_with_defaults("Order", &["id", "note"]),
+    );
     write(&dir, "payments-value.avsc", &record("Payment", &["id"]));
     let run = schemata(
-        &["check", "--url", &server.url, "--dir", dir.to_str().unwrap()],
+        &[
+            "check",
+            "--url",
+            &server.url,
+            "--dir",
+            dir.to_str().unwrap(),
+        ],
         &[],
     )
     .await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("compatible    orders-value"), "{run:?}");
-    assert!(run.stdout.contains("new           payments-value"), "{run:?}");
-    assert!(run.stdout.contains("2 subjects checked: 2 compatible, 0 incompatible"));
+    assert!(
+        run.stdout.contains("new           payments-value"),
+        "{run:?}"
+    );
+    assert!(run
+        .stdout
+        .contains("2 subjects checked: 2 compatible, 0 incompatible"));
 
     // JSON says the same, and nothing was registered.
     let run = schemata(
-        &["check", "--url", &server.url, "--dir", dir.to_str().unwrap(), "--format", "json"],
+        &[
+            "check",
+            "--url",
+            &server.url,
+            "--dir",
+            dir.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
         &[],
     )
     .await;
@@ -103,7 +126,11 @@ async fn incompatible_schemas_fail_with_the_reason_and_its_path() {
     let server = registry_with_orders().await;
     let files = tempfile::tempdir().unwrap();
     // A new field without a default: BACKWARD (the default level) refuses it.
-    let bad = write(files.path(), "orders.avsc", &record("Order", &["id", "amount"]));
+    let bad = write(
+        files.path(),
+        "orders.avsc",
+        &record("Order", &["id", "amount"]),
+    );
     let good = write(files.path(), "other.avsc", &record("Other", &["x"]));
     let args = [
         "check",
@@ -117,9 +144,15 @@ async fn incompatible_schemas_fail_with_the_reason_and_its_path() {
     let run = schemata(&args, &[]).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains("INCOMPATIBLE  orders-value"), "{run:?}");
-    assert!(run.stdout.contains("READER_FIELD_MISSING_DEFAULT_VALUE"), "{run:?}");
+    assert!(
+        run.stdout.contains("READER_FIELD_MISSING_DEFAULT_VALUE"),
+        "{run:?}"
+    );
     assert!(run.stdout.contains("'/fields/1'"), "{run:?}");
-    assert!(run.stdout.contains("1 compatible, 1 incompatible"), "{run:?}");
+    assert!(
+        run.stdout.contains("1 compatible, 1 incompatible"),
+        "{run:?}"
+    );
 
     // The subject's own level decides: under NONE the same file passes.
     let (status, _) = server
@@ -133,7 +166,11 @@ async fn incompatible_schemas_fail_with_the_reason_and_its_path() {
 async fn register_after_a_passing_check_prints_the_ids() {
     let server = registry_with_orders().await;
     let files = tempfile::tempdir().unwrap();
-    let next = write(files.path(), "o.avsc", &record_with_defaults("Order", &["id", "note"]));
+    let next = write(
+        files.path(),
+        "o.avsc",
+        &record_with_defaults("Order", &["id", "note"]),
+    );
     let bad = write(files.path(), "b.avsc", &record("Order", &["id", "amount"]));
 
     // A compatible version and two new subjects (whatever their schema): all registered.
@@ -159,7 +196,8 @@ async fn register_after_a_passing_check_prints_the_ids() {
     let (_, latest) = server.get("/subjects/orders-value/versions/latest").await;
     let id = latest["id"].as_i64().unwrap();
     assert!(
-        run.stdout.contains(&format!("registered    orders-value as id {id}")),
+        run.stdout
+            .contains(&format!("registered    orders-value as id {id}")),
         "{run:?}"
     );
 
@@ -180,7 +218,10 @@ async fn register_after_a_passing_check_prints_the_ids() {
     )
     .await;
     assert_eq!(run.code, 1, "{run:?}");
-    assert_eq!(server.get("/subjects/orders-value/versions").await.1, json!([1, 2]));
+    assert_eq!(
+        server.get("/subjects/orders-value/versions").await.1,
+        json!([1, 2])
+    );
     let (status, _) = server.get("/subjects/payments-value/versions").await;
     assert_eq!(status, 404, "nothing registered after a failed check");
 }
@@ -191,7 +232,13 @@ async fn errors_exit_with_2() {
     let file = write(files.path(), "s.avsc", &record("R", &["a"]));
     let unreachable = format!("http://127.0.0.1:{}", common::free_port());
     let run = schemata(
-        &["check", "--url", &unreachable, "--schema", &pair("s", &file)],
+        &[
+            "check",
+            "--url",
+            &unreachable,
+            "--schema",
+            &pair("s", &file),
+        ],
         &[],
     )
     .await;
@@ -213,7 +260,10 @@ async fn errors_exit_with_2() {
     )
     .await;
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stdout.starts_with("::error title=schemata check::"), "{run:?}");
+    assert!(
+        run.stdout.starts_with("::error title=schemata check::"),
+        "{run:?}"
+    );
 
     // A file that is not there, or not JSON, is an error before any request.
     let server = TestServer::start().await;
@@ -230,7 +280,10 @@ async fn errors_exit_with_2() {
         assert!(run.stderr.contains(&path.display().to_string()), "{run:?}");
     }
     // Nothing to check, or a malformed pair: also 2 (clap's usage errors are 2 as well).
-    assert_eq!(schemata(&["check", "--url", &server.url], &[]).await.code, 2);
+    assert_eq!(
+        schemata(&["check", "--url", &server.url], &[]).await.code,
+        2
+    );
     assert_eq!(
         schemata(&["check", "--url", &server.url, "--schema", "nofile"], &[])
             .await
@@ -243,7 +296,11 @@ async fn errors_exit_with_2() {
 async fn github_format_annotates_each_subject() {
     let server = registry_with_orders().await;
     let files = tempfile::tempdir().unwrap();
-    let bad = write(files.path(), "orders.avsc", &record("Order", &["id", "amount"]));
+    let bad = write(
+        files.path(),
+        "orders.avsc",
+        &record("Order", &["id", "amount"]),
+    );
     let new = write(files.path(), "new.avsc", &record("New", &["a"]));
     let run = schemata(
         &[
@@ -269,7 +326,10 @@ async fn github_format_annotates_each_subject() {
     );
     assert!(lines[0].starts_with(&error), "{run:?}");
     // The message's lines are joined with %0A, so the annotation stays one command.
-    assert!(lines[0].contains("'/fields/1'") && lines[0].contains("%0A"), "{run:?}");
+    assert!(
+        lines[0].contains("'/fields/1'") && lines[0].contains("%0A"),
+        "{run:?}"
+    );
     let notice = format!(
         "::notice file={},title=new-value is compatible::new-value: new subject",
         new.display()
@@ -287,13 +347,23 @@ async fn local_mode_runs_the_registry_checker_on_files() {
         "old/orders-value/v2.avsc",
         &record_with_defaults("Order", &["id", "note"]),
     );
-    let good = write(dir, "good.avsc", &record_with_defaults("Order", &["id", "note", "more"]));
+    let good = write(
+        dir,
+        "good.avsc",
+        &record_with_defaults("Order", &["id", "note", "more"]),
+    );
     // Drops `note` (fine for BACKWARD), adds `amount` without a default (not fine).
     let bad = write(dir, "bad.avsc", &record("Order", &["id", "amount"]));
     let previous = format!("orders-value={},{}", v1.display(), v2.display());
 
     let run = schemata(
-        &["check", "--previous", &previous, "--schema", &pair("orders-value", &good)],
+        &[
+            "check",
+            "--previous",
+            &previous,
+            "--schema",
+            &pair("orders-value", &good),
+        ],
         &[],
     )
     .await;
@@ -301,12 +371,21 @@ async fn local_mode_runs_the_registry_checker_on_files() {
     assert!(run.stdout.contains("compatible    orders-value"), "{run:?}");
 
     let run = schemata(
-        &["check", "--previous", &previous, "--schema", &pair("orders-value", &bad)],
+        &[
+            "check",
+            "--previous",
+            &previous,
+            "--schema",
+            &pair("orders-value", &bad),
+        ],
         &[],
     )
     .await;
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains("READER_FIELD_MISSING_DEFAULT_VALUE"), "{run:?}");
+    assert!(
+        run.stdout.contains("READER_FIELD_MISSING_DEFAULT_VALUE"),
+        "{run:?}"
+    );
     assert!(run.stdout.contains("'/fields/1'"), "{run:?}");
 
     // The same from a directory of earlier versions, and with a level: FORWARD lets the old
@@ -324,7 +403,11 @@ async fn local_mode_runs_the_registry_checker_on_files() {
     let run = schemata(&forward, &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     // FULL_TRANSITIVE compares with v1 too; the GitHub format reports it.
-    let full = [&base[..], &["--level", "FULL_TRANSITIVE", "--format", "github"]].concat();
+    let full = [
+        &base[..],
+        &["--level", "FULL_TRANSITIVE", "--format", "github"],
+    ]
+    .concat();
     let run = schemata(&full, &[]).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.starts_with("::error file="), "{run:?}");
@@ -333,7 +416,13 @@ async fn local_mode_runs_the_registry_checker_on_files() {
     // A subject without earlier versions is new; an earlier version that is not Avro is an
     // error, as is an unknown level.
     let run = schemata(
-        &["check", "--previous", &previous, "--schema", &pair("fresh", &bad)],
+        &[
+            "check",
+            "--previous",
+            &previous,
+            "--schema",
+            &pair("fresh", &bad),
+        ],
         &[],
     )
     .await;
@@ -410,14 +499,24 @@ async fn basic_auth_from_an_environment_variable_or_stdin() {
     ];
     let run = schemata(&with_user, &[("CI_REGISTRY_PASSWORD", "ci-secret-Zq8!")]).await;
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("registered    s-value as id 1"), "{run:?}");
+    assert!(
+        run.stdout.contains("registered    s-value as id 1"),
+        "{run:?}"
+    );
     let run = schemata(&with_user, &[("CI_REGISTRY_PASSWORD", "wrong")]).await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("not authorized"), "{run:?}");
 
     // USER:PASSWORD in Confluent's conventional variable.
     let run = schemata(
-        &["check", "--url", &server.url, "--schema", &schema, "--basic-auth-env"],
+        &[
+            "check",
+            "--url",
+            &server.url,
+            "--schema",
+            &schema,
+            "--basic-auth-env",
+        ],
         &[("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "ci:ci-secret-Zq8!")],
     )
     .await;
@@ -460,7 +559,11 @@ fn issue(
     cn: &str,
     server: bool,
 ) -> (String, String) {
-    let names = if server { vec!["localhost".into()] } else { vec![] };
+    let names = if server {
+        vec!["localhost".into()]
+    } else {
+        vec![]
+    };
     let mut params = rcgen::CertificateParams::new(names).unwrap();
     params
         .distinguished_name
@@ -509,7 +612,10 @@ async fn client_certificates_and_a_private_ca() {
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     // Connections wait in the listener's backlog until the server is up.
-    let url = format!("https://localhost:{}", listener.local_addr().unwrap().port());
+    let url = format!(
+        "https://localhost:{}",
+        listener.local_addr().unwrap().port()
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         schemata::serve(&config, listener, async {
@@ -521,15 +627,26 @@ async fn client_certificates_and_a_private_ca() {
     let file = write(dir.path(), "s.avsc", &record("R", &["a"]));
     let schema = pair("s-value", &file);
     let (cert, key, ca) = (path("client.pem"), path("client.key"), path("ca.pem"));
-    let (cert, key, ca) = (cert.to_str().unwrap(), key.to_str().unwrap(), ca.to_str().unwrap());
+    let (cert, key, ca) = (
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        ca.to_str().unwrap(),
+    );
     let base = ["check", "--url", &url, "--schema", &schema];
     let run = schemata(
-        &[&base[..], &["--cert", cert, "--key", key, "--ca", ca, "--register"]].concat(),
+        &[
+            &base[..],
+            &["--cert", cert, "--key", key, "--ca", ca, "--register"],
+        ]
+        .concat(),
         &[],
     )
     .await;
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("registered    s-value as id 1"), "{run:?}");
+    assert!(
+        run.stdout.contains("registered    s-value as id 1"),
+        "{run:?}"
+    );
     // Without the CA the server's certificate is not trusted; without a certificate the
     // server refuses the handshake.
     let run = schemata(&[&base[..], &["--cert", cert, "--key", key]].concat(), &[]).await;

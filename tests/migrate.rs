@@ -65,8 +65,10 @@ async fn filled_source() -> TestServer {
     }
 
     s.register("legacy", &record("Legacy", &["a"])).await;
-    s.register("legacy", &record_with_defaults("Legacy", &["a", "b"])).await;
-    s.register("legacy", &record_with_defaults("Legacy", &["a", "b", "c"])).await;
+    s.register("legacy", &record_with_defaults("Legacy", &["a", "b"]))
+        .await;
+    s.register("legacy", &record_with_defaults("Legacy", &["a", "b", "c"]))
+        .await;
     ok(s.delete("/subjects/legacy/versions/2").await).await;
 
     s.register("gone", &record("Gone", &["a"])).await;
@@ -75,8 +77,17 @@ async fn filled_source() -> TestServer {
     // The same schema under a second subject keeps its one id.
     s.register("legacy-copy", &record("Legacy", &["a"])).await;
 
-    ok(s.put("/config/orders-value", json!({"compatibility": "FULL"})).await).await;
-    ok(s.put("/config/legacy", json!({"compatibility": "NONE", "normalize": true})).await).await;
+    ok(
+        s.put("/config/orders-value", json!({"compatibility": "FULL"}))
+            .await,
+    )
+    .await;
+    ok(s.put(
+        "/config/legacy",
+        json!({"compatibility": "NONE", "normalize": true}),
+    )
+    .await)
+    .await;
     ok(s.put("/config", json!({"compatibility": "FORWARD"})).await).await;
     ok(s.put("/mode/legacy", json!({"mode": "READONLY"})).await).await;
     s
@@ -126,7 +137,13 @@ async fn answers(s: &TestServer, reference: &TestServer) -> Vec<(String, u16, Va
     ids.sort();
     ids.dedup();
     for id in ids {
-        for suffix in ["", "/schema", "/subjects", "/subjects?deleted=true", "/versions?deleted=true"] {
+        for suffix in [
+            "",
+            "/schema",
+            "/subjects",
+            "/subjects?deleted=true",
+            "/versions?deleted=true",
+        ] {
             paths.push(format!("/schemas/ids/{id}{suffix}"));
         }
     }
@@ -194,7 +211,10 @@ async fn copies_everything_with_ids_and_is_idempotent() {
         "{run:?}"
     );
     assert_same(&source, &target).await;
-    assert_eq!(ok(target.get("/mode").await).await, json!({"mode": "READWRITE"}));
+    assert_eq!(
+        ok(target.get("/mode").await).await,
+        json!({"mode": "READWRITE"})
+    );
 }
 
 #[tokio::test]
@@ -211,7 +231,10 @@ async fn a_conflicting_target_stops_the_copy_before_any_write() {
     assert!(run.stderr.contains("b version 1"), "{run:?}");
     // Nothing was written: `a` is not there, and the mode is untouched.
     assert_eq!(target.get("/subjects").await.1, json!(["b"]));
-    assert_eq!(ok(target.get("/mode").await).await, json!({"mode": "READWRITE"}));
+    assert_eq!(
+        ok(target.get("/mode").await).await,
+        json!({"mode": "READWRITE"})
+    );
 
     // An id taken by another schema in the target is a conflict too.
     let target = TestServer::start().await;

@@ -28,8 +28,10 @@ pub const EXIT_INCOMPATIBLE: i32 = 1;
 pub const EXIT_ERROR: i32 = 2;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit codes: 0 all compatible, 1 any incompatible, 2 error.\n\
-    Without --url the check is local: earlier versions come from --previous/--previous-dir.")]
+#[command(
+    after_help = "Exit codes: 0 all compatible, 1 any incompatible, 2 error.\n\
+    Without --url the check is local: earlier versions come from --previous/--previous-dir."
+)]
 pub struct CheckArgs {
     /// Registry base URL (e.g. https://registry:8081); without it the check is local
     #[arg(long, value_name = "URL")]
@@ -172,7 +174,10 @@ pub async fn run(args: CheckArgs) -> i32 {
         }
         Err(e) => {
             match format {
-                Format::Github => println!("::error title=schemata check::{}", escape_data(&e.to_string())),
+                Format::Github => println!(
+                    "::error title=schemata check::{}",
+                    escape_data(&e.to_string())
+                ),
                 Format::Json => println!("{}", json!({ "error": e.to_string() })),
                 Format::Text => {}
             }
@@ -244,7 +249,10 @@ fn read_schema(path: &Path) -> Result<String, CheckError> {
 }
 
 /// The subjects to check, from `--schema` pairs and `--dir`, each subject once.
-fn candidates(pairs: &[(String, PathBuf)], dir: Option<&Path>) -> Result<Vec<Candidate>, CheckError> {
+fn candidates(
+    pairs: &[(String, PathBuf)],
+    dir: Option<&Path>,
+) -> Result<Vec<Candidate>, CheckError> {
     let mut all: Vec<(String, PathBuf)> = pairs.to_vec();
     if let Some(dir) = dir {
         let entries = std::fs::read_dir(dir).map_err(|e| file_error(dir, e))?;
@@ -303,7 +311,9 @@ fn previous_versions(
         }
     }
     for (subject, files) in pairs {
-        out.entry(subject.clone()).or_default().extend(files.iter().cloned());
+        out.entry(subject.clone())
+            .or_default()
+            .extend(files.iter().cloned());
     }
     out.into_iter()
         .map(|(subject, files)| {
@@ -336,10 +346,13 @@ async fn remote_verdict(client: &RegistryClient, c: Candidate) -> Result<Verdict
     let body = json!({ "schema": &c.text });
     let (messages, new) = match client.post(&path, &body).await {
         Ok(answer) => {
-            let compatible = answer["is_compatible"].as_bool().ok_or_else(|| CheckError::Subject {
-                subject: c.subject.clone(),
-                reason: format!("the registry's answer has no is_compatible: {answer}"),
-            })?;
+            let compatible =
+                answer["is_compatible"]
+                    .as_bool()
+                    .ok_or_else(|| CheckError::Subject {
+                        subject: c.subject.clone(),
+                        reason: format!("the registry's answer has no is_compatible: {answer}"),
+                    })?;
             let mut messages: Vec<String> = answer["messages"]
                 .as_array()
                 .into_iter()
@@ -347,7 +360,8 @@ async fn remote_verdict(client: &RegistryClient, c: Candidate) -> Result<Verdict
                 .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_string))
                 .collect();
             if !compatible && messages.is_empty() {
-                messages.push("the registry found the schema incompatible (no reason given)".into());
+                messages
+                    .push("the registry found the schema incompatible (no reason given)".into());
             }
             if compatible {
                 messages.clear();
@@ -476,11 +490,17 @@ fn report(verdicts: &[Verdict], format: Format) {
                         message.push_str(&format!(", registered as id {id}"));
                     }
                     let title = escape_property(&format!("{} is compatible", v.subject));
-                    println!("::notice file={file},title={title}::{}", escape_data(&message));
+                    println!(
+                        "::notice file={file},title={title}::{}",
+                        escape_data(&message)
+                    );
                 } else {
                     let title = escape_property(&format!("{} is incompatible", v.subject));
                     let message = v.messages.join("\n");
-                    println!("::error file={file},title={title}::{}", escape_data(&message));
+                    println!(
+                        "::error file={file},title={title}::{}",
+                        escape_data(&message)
+                    );
                 }
             }
         }
@@ -489,7 +509,9 @@ fn report(verdicts: &[Verdict], format: Format) {
 
 /// A workflow command's message: `%`, CR and LF escaped, as the Actions runner expects.
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// A workflow command's property value: also `:` and `,`, which separate properties.
@@ -522,7 +544,10 @@ mod tests {
     fn pairs_parse() {
         assert_eq!(
             subject_and_files("s=a.avsc,b.avsc").unwrap(),
-            ("s".into(), vec![PathBuf::from("a.avsc"), PathBuf::from("b.avsc")])
+            (
+                "s".into(),
+                vec![PathBuf::from("a.avsc"), PathBuf::from("b.avsc")]
+            )
         );
         assert!(subject_and_file("=a").is_err());
         assert!(subject_and_file("s").is_err());

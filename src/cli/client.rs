@@ -294,7 +294,11 @@ impl RegistryClient {
     }
 
     /// [`Self::get`], with the Confluent not-found codes in `absent` answered as `None`.
-    pub async fn get_unless(&self, path: &str, absent: &[i64]) -> Result<Option<Value>, ClientError> {
+    pub async fn get_unless(
+        &self,
+        path: &str,
+        absent: &[i64],
+    ) -> Result<Option<Value>, ClientError> {
         match self.get(path).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.code().is_some_and(|c| absent.contains(&c)) => Ok(None),

@@ -36,9 +36,11 @@ const SUBJECT_CONFIG_NOT_FOUND: i64 = 40408;
 const SUBJECT_MODE_NOT_FOUND: i64 = 40409;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Passwords come from environment variables, never from flag values.\n\
+#[command(
+    after_help = "Passwords come from environment variables, never from flag values.\n\
     Running it again copies only what the target lacks; a conflicting version stops it \
-    before anything is written.")]
+    before anything is written."
+)]
 pub struct MigrateArgs {
     /// Source registry base URL
     #[arg(long, value_name = "URL")]
@@ -261,16 +263,26 @@ async fn read_source(source: &RegistryClient) -> anyhow::Result<SourceRegistry> 
                 .get(&format!("/subjects/{s}/versions/{v}?deleted=true"))
                 .await
                 .with_context(|| format!("reading {subject} version {v} from the source"))?;
-            versions.push(SourceVersion::from_json(subject, &body, !live.contains(&v))?);
+            versions.push(SourceVersion::from_json(
+                subject,
+                &body,
+                !live.contains(&v),
+            )?);
         }
         if let Some(config) = source
-            .get_unless(&format!("/config/{s}"), &[SUBJECT_CONFIG_NOT_FOUND, SUBJECT_NOT_FOUND])
+            .get_unless(
+                &format!("/config/{s}"),
+                &[SUBJECT_CONFIG_NOT_FOUND, SUBJECT_NOT_FOUND],
+            )
             .await?
         {
             subject_configs.insert(subject.clone(), config);
         }
         if let Some(mode) = source
-            .get_unless(&format!("/mode/{s}"), &[SUBJECT_MODE_NOT_FOUND, SUBJECT_NOT_FOUND])
+            .get_unless(
+                &format!("/mode/{s}"),
+                &[SUBJECT_MODE_NOT_FOUND, SUBJECT_NOT_FOUND],
+            )
             .await?
         {
             subject_modes.insert(subject.clone(), mode_name(&mode)?);
@@ -305,7 +317,11 @@ async fn mode_of(client: &RegistryClient) -> anyhow::Result<String> {
     mode_name(&client.get("/mode").await?)
 }
 
-async fn set_mode(client: &RegistryClient, subject: Option<&str>, mode: &str) -> anyhow::Result<()> {
+async fn set_mode(
+    client: &RegistryClient,
+    subject: Option<&str>,
+    mode: &str,
+) -> anyhow::Result<()> {
     // `force`: entering IMPORT with subjects present is what a resumed copy does.
     let path = match subject {
         None => "/mode?force=true".to_string(),
@@ -342,7 +358,9 @@ fn registration_order(versions: Vec<SourceVersion>) -> anyhow::Result<Vec<Source
             unblocks[d].push(i);
         }
     }
-    let mut ready: BTreeSet<usize> = (0..versions.len()).filter(|i| waiting_on[*i] == 0).collect();
+    let mut ready: BTreeSet<usize> = (0..versions.len())
+        .filter(|i| waiting_on[*i] == 0)
+        .collect();
     let mut order = Vec::with_capacity(versions.len());
     while let Some(i) = ready.pop_first() {
         order.push(i);
@@ -393,7 +411,10 @@ async fn plan(target: &RegistryClient, versions: &[SourceVersion]) -> anyhow::Re
             continue;
         }
         let there = target
-            .get(&format!("/subjects/{s}/versions/{}?deleted=true", v.version))
+            .get(&format!(
+                "/subjects/{s}/versions/{}?deleted=true",
+                v.version
+            ))
             .await?;
         if !v.same_as(&there) {
             bail!(
@@ -514,7 +535,11 @@ async fn register(target: &RegistryClient, v: &SourceVersion) -> anyhow::Result<
         .await
         .with_context(|| format!("registering {} in the target", v.name()))?;
     if answer["id"].as_i64() != Some(v.id) {
-        bail!("conflict: the target registered {} under id {}", v.name(), answer["id"]);
+        bail!(
+            "conflict: the target registered {} under id {}",
+            v.name(),
+            answer["id"]
+        );
     }
     let stored = target
         .get_unless(
@@ -541,7 +566,9 @@ async fn copy_settings(
     tally: &mut Tally,
 ) -> anyhow::Result<()> {
     if target.get("/config").await? != from.global_config {
-        target.put("/config", &config_update(&from.global_config)).await?;
+        target
+            .put("/config", &config_update(&from.global_config))
+            .await?;
         tally.settings += 1;
     }
     for subject in &from.subjects {
