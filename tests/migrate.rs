@@ -19,9 +19,23 @@ impl std::fmt::Debug for Run {
 }
 
 async fn migrate(from: &TestServer, to: &TestServer) -> Run {
+    migrate_with(from, to, &[], &[]).await
+}
+
+/// `schemata migrate` with extra flags and environment variables.
+async fn migrate_with(
+    from: &TestServer,
+    to: &TestServer,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_schemata"));
     cmd.args(["migrate", "--from", &from.url, "--to", &to.url])
+        .args(flags)
         .env("SCHEMATA_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .unwrap()
@@ -253,4 +267,84 @@ async fn a_conflicting_target_stops_the_copy_before_any_write() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
+}
+
+#[tokio::test]
+async fn basic_credentials_for_source_and_target() {
+    use schemata::auth::store::UserStore;
+    use schemata::auth::{Role, User};
+    // Both registries require auth; each has its own admin.
+    let mut servers = Vec::new();
+    for (name, password) in [
+        ("src-admin", "source-pw-Zq8!"),
+        ("dst-admin", "target-pw-Zq8!"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TestServer::config_for(&dir);
+        let store = schemata::store::Store::open_with(&config.store, &config.kafka)
+            .await
+            .unwrap();
+        let users = UserStore::open(&store, &config.kafka).await.unwrap();
+        let user = User::new(name, password, Role::Admin, vec![]).unwrap();
+        assert!(users.insert(&user).await.unwrap());
+        drop(users);
+        store.close().await;
+        let config = schemata::Config {
+            auth: schemata::auth::AuthConfig {
+                enabled: true,
+                ..Default::default()
+            },
+            ..config
+        };
+        servers.push(TestServer::start_with_config(dir, config).await);
+    }
+    let (source, target) = (&servers[0], &servers[1]);
+    let schema = record("A", &["x"]).to_string();
+    let registered = source
+        .client
+        .post(format!("{}/subjects/a/versions", source.url))
+        .basic_auth("src-admin", Some("source-pw-Zq8!"))
+        .header("Content-Type", common::CT)
+        .body(json!({ "schema": schema }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 200);
+
+    // Without the target's credentials: refused, nothing copied.
+    let source_only = ["--from-user", "src-admin", "--from-password-env", "SRC_PW"];
+    let run = migrate_with(
+        source,
+        target,
+        &source_only,
+        &[("SRC_PW", "source-pw-Zq8!")],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("not authorized"), "{run:?}");
+
+    let flags = [&source_only[..], &["--to-basic-auth-env", "DST_INFO"]].concat();
+    let env = [
+        ("SRC_PW", "source-pw-Zq8!"),
+        ("DST_INFO", "dst-admin:target-pw-Zq8!"),
+    ];
+    let run = migrate_with(source, target, &flags, &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("copied 1 versions of 1 subjects, skipped 0 already present"),
+        "{run:?}"
+    );
+    let copied: Value = target
+        .client
+        .get(format!("{}/subjects/a/versions/1", target.url))
+        .basic_auth("dst-admin", Some("target-pw-Zq8!"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(copied["id"], 1);
+    assert_eq!(copied["schema"], schema);
 }
