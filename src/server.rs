@@ -53,6 +53,7 @@ use tower::{Layer, Service, ServiceExt};
 use tower_http::normalize_path::NormalizePath;
 
 pub use crate::config::HttpLimits;
+use crate::api::BodyTimedOut;
 use crate::config::TlsFiles;
 
 /// How long shutdown waits for requests in flight before it closes their connections. Idle and
@@ -606,21 +607,4 @@ impl hyper::body::Body for Sending {
     fn size_hint(&self) -> SizeHint {
         hyper::body::Body::size_hint(&self.body)
     }
-}
-
-/// A request body did not arrive within `body_read_timeout`.
-#[derive(Debug, thiserror::Error)]
-#[error("request body not received within the time allowed")]
-pub struct BodyTimedOut;
-
-/// Whether `error` (or anything it wraps) is a [`BodyTimedOut`]: handlers answer 408 then.
-pub fn body_timed_out(error: &(dyn StdError + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if e.is::<BodyTimedOut>() {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
 }

@@ -148,8 +148,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             {
                 ApiError::BodyTooLarge
             }
-            // `body_read_timeout` (crate::server): the client was too slow sending it.
-            BytesRejection::FailedToBufferBody(f) if crate::server::body_timed_out(&f) => {
+            // `body_read_timeout` (the server): the client was too slow sending it.
+            BytesRejection::FailedToBufferBody(f) if body_timed_out(&f) => {
                 ApiError::BodyTimeout
             }
             other => ApiError::Malformed(other.body_text()),
@@ -284,4 +284,22 @@ pub async fn off_the_runtime<T: Send + 'static>(
         tracing::error!(error = %e, "schema work failed");
         ApiError::SchemaWork
     })?
+}
+
+/// A request body did not arrive within the server's `body_read_timeout`: the server fails the
+/// body with it, and [`JsonBody`] answers 408.
+#[derive(Debug, thiserror::Error)]
+#[error("request body not received within the time allowed")]
+pub struct BodyTimedOut;
+
+/// Whether `error` (or anything it wraps) is a [`BodyTimedOut`]: handlers answer 408 then.
+fn body_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<BodyTimedOut>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
