@@ -42,7 +42,7 @@ use sqlx::{Row, SqlitePool};
 use super::password;
 use super::scram::{self, ScramCredentials};
 use super::users::{check_grants, check_name, Role, User};
-use crate::config::KafkaConfig;
+use crate::store::kafka::KafkaConfig;
 use crate::registry::record::{GlobalKeyForm, RawRecord, Record};
 use crate::store::kafka::KafkaStore;
 use crate::store::{Store, StoreError};

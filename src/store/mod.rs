@@ -11,7 +11,7 @@ pub mod sql;
 
 use std::time::Duration;
 
-use crate::config::KafkaConfig;
+use kafka::KafkaConfig;
 use crate::registry::record::RawRecord;
 
 /// How long a local store may take to apply a write before the node gives up on it.

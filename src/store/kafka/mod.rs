@@ -48,8 +48,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+mod config;
+
+pub use config::{KafkaConfig, KafkaOverrides, Secret};
+
 use super::{StoreError, Stored};
-use crate::config::KafkaConfig;
 use crate::registry::record::{GlobalKeyForm, RawRecord, Record};
 
 /// The topic when the URL names none, as Confluent's `kafkastore.topic`.
