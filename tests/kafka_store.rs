@@ -15,8 +15,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use schemata::store::kafka::KafkaConfig;
 use schemata::registry::record::RawRecord;
+use schemata::store::kafka::KafkaConfig;
 use schemata::store::{Store, StoreError};
 use serde_json::{json, Value};
 

@@ -104,7 +104,10 @@ impl UserStore {
         let log = store.users().await?;
         let adopted = store.adopt_legacy_users(legacy_records).await?;
         if adopted > 0 {
-            tracing::info!(records = adopted, "moved users from the old tables to the users log");
+            tracing::info!(
+                records = adopted,
+                "moved users from the old tables to the users log"
+            );
         }
         UserStore::follow(log).await
     }
@@ -213,7 +216,9 @@ impl UserStore {
         if self.get(name).is_none() {
             return Ok(false);
         }
-        self.follower.append(self, &[user_record(name, None)]).await?;
+        self.follower
+            .append(self, &[user_record(name, None)])
+            .await?;
         Ok(true)
     }
 
@@ -389,13 +394,13 @@ fn decode_user(name: &str, bytes: &[u8]) -> Option<User> {
     })
 }
 
-
 // ---- Users of older releases ----------------------------------------------------------------
 
 /// The records that carry what an older release kept in its `users` and `auth_secrets` tables.
 /// A row that cannot be read fails the start, as it did when those tables were read directly.
 fn legacy_records(legacy: LegacyUsers) -> Result<Vec<RawRecord>, StoreError> {
-    let corrupt = |what: &str| StoreError::Sql(sqlx::Error::Decode(format!("{what} is corrupt").into()));
+    let corrupt =
+        |what: &str| StoreError::Sql(sqlx::Error::Decode(format!("{what} is corrupt").into()));
     let mut records = Vec::with_capacity(legacy.users.len() + legacy.secrets.len());
     for (name, value) in &legacy.secrets {
         if name == SALT_SECRET {

@@ -24,8 +24,8 @@ pub mod sql;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka::KafkaConfig;
 use crate::registry::record::RawRecord;
+use kafka::KafkaConfig;
 
 /// How long a local store may take to apply a write before the node gives up on it.
 const LOCAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -189,7 +189,10 @@ impl Store {
             };
             (schemas, kind)
         } else if url == "memory://" {
-            (Backend::Memory(memory::MemoryStore::default()), Kind::Memory)
+            (
+                Backend::Memory(memory::MemoryStore::default()),
+                Kind::Memory,
+            )
         } else {
             return Err(StoreError::BadUrl(url.to_string()));
         };
