@@ -158,12 +158,15 @@ pub struct Store {
 /// What a store needs besides its `_schemas` log: where its users log is and what the file is.
 enum Kind {
     Sql(sql::SqlStore),
-    Kafka {
-        brokers: String,
-        topic: String,
-        config: KafkaConfig,
-    },
+    Kafka(Box<KafkaCluster>),
     Memory,
+}
+
+/// Where a Kafka store's topics are: the users topic is opened beside the schemas topic.
+struct KafkaCluster {
+    brokers: String,
+    topic: String,
+    config: KafkaConfig,
 }
 
 impl Store {
@@ -182,11 +185,11 @@ impl Store {
             let (brokers, topic) =
                 kafka::KafkaStore::parse_url(rest).ok_or_else(|| StoreError::BadUrl(url.into()))?;
             let schemas = Backend::Kafka(kafka::KafkaStore::open(&brokers, &topic, kafka).await?);
-            let kind = Kind::Kafka {
+            let kind = Kind::Kafka(Box::new(KafkaCluster {
                 brokers,
                 topic,
                 config: kafka.clone(),
-            };
+            }));
             (schemas, kind)
         } else if url == "memory://" {
             (
@@ -216,11 +219,12 @@ impl Store {
             .get_or_try_init(|| async {
                 let backend = match &self.kind {
                     Kind::Sql(file) => Backend::Sql(file.log(sql::Table::UserRecords)),
-                    Kind::Kafka {
-                        brokers,
-                        topic,
-                        config,
-                    } => {
+                    Kind::Kafka(cluster) => {
+                        let KafkaCluster {
+                            brokers,
+                            topic,
+                            config,
+                        } = &**cluster;
                         if *topic == config.users_topic {
                             return Err(StoreError::Topic(format!(
                                 "the users topic cannot be the schemas topic '{topic}': \
@@ -248,7 +252,7 @@ impl Store {
     ) -> Result<usize, StoreError> {
         match &self.kind {
             Kind::Sql(file) => file.adopt_legacy_users(encode).await,
-            Kind::Kafka { .. } | Kind::Memory => Ok(0),
+            Kind::Kafka(_) | Kind::Memory => Ok(0),
         }
     }
 
@@ -267,7 +271,7 @@ impl Store {
     pub async fn id_watermark(&self) -> Result<i32, StoreError> {
         match &self.kind {
             Kind::Sql(file) => file.id_watermark().await,
-            Kind::Kafka { .. } | Kind::Memory => Ok(0),
+            Kind::Kafka(_) | Kind::Memory => Ok(0),
         }
     }
 

@@ -131,9 +131,10 @@ impl SqlStore {
     }
 
     /// Moves what an older release kept in its `users` and `auth_secrets` tables into the users
-    /// log, as the records `encode` makes of them (it may refuse a corrupt row), in one transaction: appended only while the
-    /// log is still empty, and the old tables emptied in the same transaction, so a crash
-    /// part-way leaves either the old tables or the records. Returns how many records.
+    /// log, as the records `encode` makes of them (it may refuse a corrupt row), in one
+    /// transaction: appended only while the log is still empty, and the old tables emptied in
+    /// the same transaction, so a crash part-way leaves either the old tables or the records.
+    /// Returns how many records.
     pub async fn adopt_legacy_users(
         &self,
         encode: impl FnOnce(LegacyUsers) -> Result<Vec<RawRecord>, StoreError>,
