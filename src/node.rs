@@ -23,6 +23,9 @@
 //! The response is built only after that, so a client always reads its own writes; if the log
 //! stops delivering for the store's timeout, the write fails with [`StoreError::Timeout`]
 //! instead of reporting success, and the next write applies whatever did land first.
+//!
+//! Reading the log (replay, catching up to an offset) is the store's [`Follower`]'s; the node
+//! only says how a batch is applied to its state.
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -30,7 +33,8 @@ use std::time::Instant;
 use crate::registry::error::RegistryError;
 use crate::registry::record::{RawRecord, Record};
 use crate::registry::state::{DecodedRecord, State};
-use crate::store::{Store, StoreError};
+use crate::store::follow::{Fold, Follower};
+use crate::store::{Store, StoreError, Stored};
 
 /// How many records replay reads per round trip.
 const BATCH: usize = 10_000;
@@ -54,6 +58,7 @@ pub enum NodeError {
 pub struct Node {
     state: RwLock<State>,
     store: Store,
+    follower: Follower,
     writer: tokio::sync::Mutex<()>,
     queued: Arc<tokio::sync::Semaphore>,
 }
@@ -61,9 +66,11 @@ pub struct Node {
 impl Node {
     /// Replays the whole log into a fresh state; the node is ready when this returns.
     pub async fn open(store: Store) -> Result<Arc<Node>, StoreError> {
+        let follower = Follower::new(store.schemas().clone(), BATCH, "the log");
         let node = Node {
             state: RwLock::new(State::default()),
             store,
+            follower,
             writer: tokio::sync::Mutex::new(()),
             queued: Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED_WRITES)),
         };
@@ -73,8 +80,7 @@ impl Node {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .raise_max_id(watermark);
-        let target = node.store.replay_target();
-        let records = node.catch_up_to(target).await?;
+        let records = node.follower.replay(&StateFold(&node.state)).await?;
         let (schemas, skipped) = node.read(|s| (s.schema_count(), s.skipped));
         tracing::info!(
             records,
@@ -161,61 +167,11 @@ impl Node {
         Ok(result)
     }
 
-    /// Applies everything in the log past the state's offset; returns how many records.
-    async fn catch_up(&self) -> Result<usize, StoreError> {
-        let mut applied = 0;
-        loop {
-            let from = self.read(|s| s.offset);
-            let batch = self.store.read_after(from, BATCH).await?;
-            if batch.is_empty() {
-                return Ok(applied);
-            }
-            applied += batch.len();
-            // Decoding and canonicalising need no state: done on every core, off the async
-            // threads and before the write lock, so readers are not held up by it.
-            let (batch, prepared) = if batch.len() < PARALLEL_FROM {
-                let prepared = batch.iter().map(|s| DecodedRecord::of(&s.record)).collect();
-                (batch, prepared)
-            } else {
-                tokio::task::spawn_blocking(move || {
-                    let prepared = DecodedRecord::all(&batch, |s| &s.record);
-                    (batch, prepared)
-                })
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("replay worker failed: {e}")))?
-            };
-            let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-            for (stored, prepared) in batch.iter().zip(prepared) {
-                state.apply_decoded(stored.offset, &stored.record, prepared);
-            }
-        }
-    }
-
-    /// Catches up until the state has applied `target`. A remote log may answer an empty read
-    /// before it delivers what it holds, so keep reading while it makes progress, and fail once
-    /// it has made none for the store's timeout.
+    /// Catches up until the state has applied `target` (see [`Follower::catch_up_to`]).
     async fn catch_up_to(&self, target: i64) -> Result<usize, StoreError> {
-        let stall = self.store.timeout();
-        let mut applied = 0;
-        let mut progress_at = Instant::now();
-        loop {
-            let n = self.catch_up().await?;
-            applied += n;
-            let offset = self.read(|s| s.offset);
-            if offset >= target {
-                return Ok(applied);
-            }
-            if n > 0 {
-                progress_at = Instant::now();
-            } else if progress_at.elapsed() >= stall {
-                return Err(StoreError::Timeout(format!(
-                    "the log did not deliver offset {target} within {} ms (applied up to {offset})",
-                    stall.as_millis()
-                )));
-            } else {
-                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            }
-        }
+        self.follower
+            .catch_up_to(&StateFold(&self.state), target)
+            .await
     }
 
     /// Lets a write whose client already left finish (bounded by the store's timeout), then
@@ -224,6 +180,36 @@ impl Node {
         self.queued.close();
         let _last_write = tokio::time::timeout(self.store.timeout(), self.writer.lock()).await;
         self.store.close().await;
+    }
+}
+
+/// The state as the follower applies records to it.
+struct StateFold<'a>(&'a RwLock<State>);
+
+impl Fold for StateFold<'_> {
+    fn applied(&self) -> i64 {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).offset
+    }
+
+    async fn apply(&self, batch: Vec<Stored>) -> Result<(), StoreError> {
+        // Decoding and canonicalising need no state: done on every core, off the async
+        // threads and before the write lock, so readers are not held up by it.
+        let (batch, prepared) = if batch.len() < PARALLEL_FROM {
+            let prepared = batch.iter().map(|s| DecodedRecord::of(&s.record)).collect();
+            (batch, prepared)
+        } else {
+            tokio::task::spawn_blocking(move || {
+                let prepared = DecodedRecord::all(&batch, |s| &s.record);
+                (batch, prepared)
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("replay worker failed: {e}")))?
+        };
+        let mut state = self.0.write().unwrap_or_else(|p| p.into_inner());
+        for (stored, prepared) in batch.iter().zip(prepared) {
+            state.apply_decoded(stored.offset, &stored.record, prepared);
+        }
+        Ok(())
     }
 }
 

@@ -1520,3 +1520,132 @@ where
     }
     panic!("{what}");
 }
+
+/// A SQLite file as a release that kept users in `users` and `auth_secrets` tables left it:
+/// migrations 0001–0004 applied (from their own files, so the checksums are theirs) and rows
+/// written as that release wrote them.
+async fn legacy_database(dir: &TempDir, users: &[&User], secret: &[u8; 32]) {
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).unwrap();
+    let current = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for entry in std::fs::read_dir(current).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if ["0001_", "0002_", "0003_", "0004_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            std::fs::copy(&path, old.join(name)).unwrap();
+        }
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(TestServer::db_path(dir))
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let migrator = sqlx::migrate::Migrator::new(old.as_path()).await.unwrap();
+    assert_eq!(migrator.iter().count(), 4);
+    migrator.run(&pool).await.unwrap();
+    for u in users {
+        sqlx::query(include_str!("legacy/insert_user.sql"))
+            .bind(&u.name)
+            .bind(u.role.as_str())
+            .bind(serde_json::to_string(&u.grants).unwrap())
+            .bind(&u.password_phc)
+            .bind(&u.scram.salt)
+            .bind(i64::from(u.scram.iterations))
+            .bind(&u.scram.stored_key[..])
+            .bind(&u.scram.server_key[..])
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query(include_str!("legacy/insert_secret.sql"))
+        .bind("unknown_user_salt")
+        .bind(&secret[..])
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    std::fs::remove_dir_all(old).unwrap();
+}
+
+/// The fake SCRAM salt an unknown user is given under `secret`: HMAC-SHA-256 of the name,
+/// first 16 bytes — what the release that wrote the secret gave too.
+fn fake_salt(secret: &[u8; 32], user: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+    mac.update(user.as_bytes());
+    B64.encode(&mac.finalize().into_bytes()[..16])
+}
+
+/// Users of a release that kept them in SQLite tables log in after the upgrade (Basic and
+/// SCRAM), with their roles and grants, and unknown users keep their fake salt: the rows
+/// became users-log records, once, and the old tables were emptied.
+#[tokio::test]
+async fn users_of_a_release_with_user_tables_carry_over() {
+    if on_kafka() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = User::new("root", &password("root"), Role::Admin, vec![]).unwrap();
+    let clerk = User::new(
+        "clerk",
+        &password("clerk"),
+        Role::Write,
+        vec!["orders-".into()],
+    )
+    .unwrap();
+    let secret: [u8; 32] = std::array::from_fn(|i| i as u8 * 7 + 1);
+    legacy_database(&dir, &[&root, &clerk], &secret).await;
+
+    let server = AuthServer::start_in(dir, AuthConfig::default()).await;
+    let (status, body) = server
+        .call_as("root", Method::GET, "/admin/users", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server.register_as("clerk", "orders-value", "a").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = server.register_as("clerk", "payments-value", "a").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the grants came along");
+    let (resp, sid) = scram_login(&server, "clerk", &password("clerk")).await;
+    assert_eq!((resp.status(), sid.is_some()), (StatusCode::OK, true));
+    assert_eq!(
+        scram_salt(&server, "ghost").await,
+        fake_salt(&secret, "ghost")
+    );
+    let dir = server.stop().await;
+
+    let (store, users) = open_users(&dir).await;
+    assert_eq!(users.salt_key(), secret);
+    let names: Vec<String> = users.list().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["clerk", "root"]);
+    assert_eq!(
+        users.get("clerk").unwrap().scram.stored_key,
+        clerk.scram.stored_key
+    );
+    drop(users);
+    store.close().await;
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new().filename(TestServer::db_path(&dir)),
+    )
+    .await
+    .unwrap();
+    let left: i64 = sqlx::query_scalar(include_str!("legacy/count_rows.sql"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the old tables are emptied");
+    pool.close().await;
+
+    // A second start converts nothing again and still knows everyone.
+    let server = AuthServer::start_in(dir, AuthConfig::default()).await;
+    let (status, body) = server
+        .call_as("clerk", Method::GET, "/subjects", None)
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!(["orders-value"])));
+    assert_eq!(
+        scram_salt(&server, "ghost").await,
+        fake_salt(&secret, "ghost")
+    );
+    server.stop().await;
+}

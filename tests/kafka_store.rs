@@ -15,8 +15,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use schemata::config::KafkaConfig;
 use schemata::registry::record::RawRecord;
+use schemata::store::kafka::KafkaConfig;
 use schemata::store::{Store, StoreError};
 use serde_json::{json, Value};
 
@@ -510,7 +510,7 @@ async fn sasl_scram_logins() {
         security_protocol: "SASL_PLAINTEXT".into(),
         sasl_mechanism: Some(mechanism.into()),
         sasl_username: Some(user.into()),
-        sasl_password: Some(schemata::config::Secret::new(password)),
+        sasl_password: Some(schemata::store::kafka::Secret::new(password)),
         init_timeout: Duration::from_secs(3),
         ..Default::default()
     };

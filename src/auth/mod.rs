@@ -178,7 +178,7 @@ impl Authenticator {
     pub async fn open(
         config: &AuthConfig,
         store: &crate::store::Store,
-        kafka: &crate::config::KafkaConfig,
+        kafka: &crate::store::kafka::KafkaConfig,
     ) -> anyhow::Result<Option<Arc<Authenticator>>> {
         if !config.enabled {
             return Ok(None);

@@ -1,66 +1,72 @@
-//! Where users live, so that every node agrees on them: in the registry's own store.
+//! Where users live, so that every node agrees on them: in the users log of the registry's own
+//! store (`Store::users`), apart from `_schemas` so Confluent or Karapace reading `_schemas`
+//! never see a user.
 //!
-//! - **SQLite**: the `users` and `auth_secrets` tables (migrations/sqlite), on the store's own
-//!   connection — the server holds that file exclusively, so nobody else changes them.
+//! - **SQLite**: the `user_records` table, beside `records` in the same file (the server holds
+//!   that file exclusively, so nobody else changes it). Databases of releases that kept users
+//!   in `users` and `auth_secrets` tables have those rows turned into records of this log on
+//!   the first start, in one transaction that also empties the old tables.
 //! - **Kafka**: a compacted, one-partition topic of its own (`[kafka] users_topic`, default
-//!   `_schemata_users`), never the `_schemas` topic, so Confluent or Karapace reading `_schemas`
-//!   never sees a user. Its records are:
+//!   `_schemata_users`), never the `_schemas` topic. The topic holds password hashes and SCRAM
+//!   keys, so restrict it with Kafka ACLs as you would any secret. Every node replays the topic
+//!   on start and then tails it (every [`TAIL_INTERVAL`]), so a user added, changed or removed
+//!   through any node — or by `schemata user` while servers run — takes effect everywhere
+//!   within about a second.
+//! - **Memory** (`memory://`): a second in-memory log, gone with the process.
 //!
-//!   | key                                                      | value                         |
-//!   |----------------------------------------------------------|-------------------------------|
-//!   | `{"keytype":"USER","name":"alice","magic":0}`            | the user (below), or null     |
-//!   | `{"keytype":"SECRET","name":"unknown_user_salt","magic":0}` | `{"secret":"<base64>"}`    |
-//!   | `{"keytype":"NOOP","magic":0}`                            | null (marks the log's end)    |
+//! Every backend carries the same records:
 //!
-//!   A user value is `{"name","role","grants","password","scram_sha_256":{"salt","iterations",
-//!   "stored_key","server_key"}}`, binary fields in base64; `password` is the argon2id PHC
-//!   string. A null value deletes (compaction then drops the user for good). The topic holds
-//!   password hashes and SCRAM keys, so restrict it with Kafka ACLs as you would any secret.
-//!   Every node replays the topic on start and then tails it (every [`TAIL_INTERVAL`]), so a
-//!   user added, changed or removed through any node — or by `schemata user` while servers run —
-//!   takes effect everywhere within about a second. Changes through one node are applied there
-//!   before its API answers.
-//! - **Memory** (`memory://`): a map, gone with the process.
+//! | key                                                         | value                      |
+//! |-------------------------------------------------------------|----------------------------|
+//! | `{"keytype":"USER","name":"alice","magic":0}`               | the user (below), or null  |
+//! | `{"keytype":"SECRET","name":"unknown_user_salt","magic":0}` | `{"secret":"<base64>"}`    |
+//! | `{"keytype":"NOOP","magic":0}`                              | null (marks the log's end) |
 //!
-//! Lookups never touch the backend: logins read the in-memory `View`, so they neither wait
-//! on the SQLite connection nor make a broker round trip. The view records when each user last
+//! A user value is `{"name","role","grants","password","scram_sha_256":{"salt","iterations",
+//! "stored_key","server_key"}}`, binary fields in base64; `password` is the argon2id PHC
+//! string. A null value deletes (compaction then drops the user for good). The secret
+//! `unknown_user_salt` keys the fake SCRAM salts given for unknown user names, so a name's salt
+//! never changes and the exchange does not tell whether the user exists.
+//!
+//! Lookups never touch the log: logins read the in-memory `View`, so they neither wait on the
+//! SQLite connection nor make a broker round trip. The view records when each user last
 //! changed ([`UserStore::unchanged_since`]), so auth can drop what it remembered about exactly
 //! that user. A change is made to the user as stored at that moment ([`UserStore::modify`]):
-//! on Kafka the node first reads the topic to its end, so it does not undo another node's
-//! change made just before.
+//! the store first reads the log to its end (on Kafka through a NOOP, as the schema node
+//! does), so it does not undo another node's change made just before; and it returns once its
+//! own view has applied the change.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
 
 use super::password;
 use super::scram::{self, ScramCredentials};
 use super::users::{check_grants, check_name, Role, User};
-use crate::config::KafkaConfig;
-use crate::registry::record::{GlobalKeyForm, RawRecord, Record};
-use crate::store::kafka::KafkaStore;
-use crate::store::{Store, StoreError};
+use crate::registry::record::RawRecord;
+use crate::store::follow::{self, Fold, Follower};
+use crate::store::kafka::KafkaConfig;
+use crate::store::sql::{LegacyUser, LegacyUsers};
+use crate::store::{Log, Store, StoreError, Stored};
 
-/// How often a Kafka-backed store polls its topic for other nodes' changes.
+/// How often a store whose log others write (Kafka) reads it for other nodes' changes.
 pub const TAIL_INTERVAL: Duration = Duration::from_secs(1);
 /// Records read per round trip while catching up.
 const BATCH: usize = 1000;
 const SALT_SECRET: &str = "unknown_user_salt";
-/// How long the tailer may fail before it logs errors instead of warnings.
-const STALE_AFTER: Duration = Duration::from_secs(30);
 
 pub struct UserStore {
     view: RwLock<View>,
-    backend: Backend,
+    follower: Follower,
+    /// One change at a time: each is decided on the log as read just before it.
+    writing: tokio::sync::Mutex<()>,
 }
 
-/// What the store holds, as last read.
+/// What the log holds, as last read.
 #[derive(Default)]
 struct View {
     users: BTreeMap<String, User>,
@@ -69,7 +75,7 @@ struct View {
     generation: u64,
     changed_at: HashMap<String, u64>,
     salt_key: Option<[u8; 32]>,
-    /// Kafka: the log offset applied (Kafka offset + 1, as `KafkaStore` counts).
+    /// The log offset applied.
     applied: i64,
 }
 
@@ -90,37 +96,20 @@ impl View {
     }
 }
 
-enum Backend {
-    Sql(SqlitePool),
-    Kafka {
-        log: Box<KafkaStore>,
-        /// One reader at a time: the consumer has one position.
-        reading: tokio::sync::Mutex<()>,
-    },
-    Memory,
-}
-
 impl UserStore {
-    /// The users of `store`: its SQLite tables, a companion topic on its Kafka cluster, or
-    /// memory. Loads them all, and on Kafka starts tailing the topic.
-    pub async fn open(store: &Store, kafka: &KafkaConfig) -> Result<Arc<UserStore>, StoreError> {
-        match store {
-            Store::Sql(_) => {
-                let pool = store.sqlite_pool().expect("a SQL store has a pool");
-                UserStore::with(Backend::Sql(pool.clone())).await
-            }
-            Store::Kafka(k) => {
-                if k.topic() == kafka.users_topic {
-                    return Err(StoreError::Topic(format!(
-                        "the users topic cannot be the schemas topic '{}': Confluent and \
-                         Karapace read that one, and it would carry password hashes",
-                        k.topic()
-                    )));
-                }
-                UserStore::open_kafka(k.brokers(), kafka).await
-            }
-            Store::Memory(_) => UserStore::with(Backend::Memory).await,
+    /// The users of `store` (its users log; the Kafka settings, the users topic included, are
+    /// those `store` was opened with). Moves users an older release kept in SQLite tables into
+    /// the log, loads them all, and on Kafka starts tailing the topic.
+    pub async fn open(store: &Store, _kafka: &KafkaConfig) -> Result<Arc<UserStore>, StoreError> {
+        let log = store.users().await?;
+        let adopted = store.adopt_legacy_users(legacy_records).await?;
+        if adopted > 0 {
+            tracing::info!(
+                records = adopted,
+                "moved users from the old tables to the users log"
+            );
         }
+        UserStore::follow(log).await
     }
 
     /// The users topic on the cluster at `brokers`, without the schemas topic (for the CLI).
@@ -128,30 +117,36 @@ impl UserStore {
         brokers: &str,
         kafka: &KafkaConfig,
     ) -> Result<Arc<UserStore>, StoreError> {
-        let log = KafkaStore::open(brokers, &kafka.users_topic, kafka).await?;
-        let store = UserStore::with(Backend::Kafka {
-            log: Box::new(log),
-            reading: tokio::sync::Mutex::new(()),
-        })
-        .await?;
-        tokio::spawn(tail(Arc::downgrade(&store)));
-        Ok(store)
+        let log = Log::open_kafka(brokers, &kafka.users_topic, kafka).await?;
+        UserStore::follow(log).await
     }
 
-    async fn with(backend: Backend) -> Result<Arc<UserStore>, StoreError> {
+    /// Replays `log`, makes the salt secret on first use, and tails the log if others write it.
+    async fn follow(log: Log) -> Result<Arc<UserStore>, StoreError> {
+        let shared = log.shared();
         let store = Arc::new(UserStore {
             view: RwLock::default(),
-            backend,
+            follower: Follower::new(log, BATCH, "the users log"),
+            writing: tokio::sync::Mutex::new(()),
         });
-        store.load().await?;
+        store.follower.replay(&*store).await?;
+        if store.read(|v| v.salt_key.is_none()) {
+            let mut secret = [0u8; 32];
+            super::fill_random(&mut secret);
+            store
+                .follower
+                .append(&*store, &[secret_record(&secret)])
+                .await?;
+        }
+        if shared {
+            follow::tail(&store, |s| &s.follower, TAIL_INTERVAL);
+        }
         Ok(store)
     }
 
-    /// Flushes and releases the Kafka clients, if any.
+    /// Flushes and releases the log's clients, if any (Kafka).
     pub async fn close(&self) {
-        if let Backend::Kafka { log, .. } = &self.backend {
-            log.close().await;
-        }
+        self.follower.log().close().await;
     }
 
     /// A stamp to compare [`Self::unchanged_since`] with later: take it before reading a user.
@@ -181,34 +176,15 @@ impl UserStore {
 
     /// Adds `user`; false if the name is taken.
     pub async fn insert(&self, user: &User) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sql(pool) => {
-                let sql = format!(
-                    "INSERT INTO users ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-                     ON CONFLICT (name) DO NOTHING"
-                );
-                let done = bind(sqlx::query(&sql), user).execute(pool).await?;
-                Ok(done.rows_affected() == 1
-                    && self.change(|v| {
-                        v.put(user.clone());
-                        true
-                    }))
-            }
-            Backend::Kafka { .. } => {
-                self.sync().await?;
-                if self.get(&user.name).is_some() {
-                    return Ok(false);
-                }
-                self.produce(user_record(&user.name, Some(user))).await?;
-                Ok(true)
-            }
-            Backend::Memory => Ok(self.change(|v| {
-                !v.users.contains_key(&user.name) && {
-                    v.put(user.clone());
-                    true
-                }
-            })),
+        let _writing = self.writing.lock().await;
+        self.follower.sync(self).await?;
+        if self.get(&user.name).is_some() {
+            return Ok(false);
         }
+        self.follower
+            .append(self, &[user_record(&user.name, Some(user))])
+            .await?;
+        Ok(true)
     }
 
     /// Changes the user `name` as stored now — read afresh, not from a copy taken earlier, so
@@ -220,219 +196,53 @@ impl UserStore {
         name: &str,
         change: impl FnOnce(&mut User),
     ) -> Result<Option<User>, StoreError> {
-        self.sync().await?;
+        let _writing = self.writing.lock().await;
+        self.follower.sync(self).await?;
         let Some(mut user) = self.get(name) else {
             return Ok(None);
         };
         change(&mut user);
         user.name = name.to_string();
-        let written = match &self.backend {
-            Backend::Sql(pool) => {
-                let sql = "UPDATE users SET role = ?, grants = ?, password_phc = ?, \
-                           scram_salt = ?, scram_iterations = ?, scram_stored_key = ?, \
-                           scram_server_key = ? WHERE name = ?";
-                let done = bind_fields(sqlx::query(sql), &user)
-                    .bind(&user.name)
-                    .execute(pool)
-                    .await?;
-                done.rows_affected() == 1
-            }
-            Backend::Kafka { .. } => {
-                self.produce(user_record(name, Some(&user))).await?;
-                return Ok(Some(user));
-            }
-            Backend::Memory => true,
-        };
-        Ok(written
-            .then(|| {
-                self.change(|v| {
-                    v.put(user.clone());
-                    true
-                })
-            })
-            .map(|_| user))
+        self.follower
+            .append(self, &[user_record(name, Some(&user))])
+            .await?;
+        Ok(Some(user))
     }
 
     /// Removes the user; false if there was none.
     pub async fn delete(&self, name: &str) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sql(pool) => {
-                let done = sqlx::query("DELETE FROM users WHERE name = ?")
-                    .bind(name)
-                    .execute(pool)
-                    .await?;
-                Ok(done.rows_affected() == 1 && self.change(|v| v.remove(name)))
-            }
-            Backend::Kafka { .. } => {
-                self.sync().await?;
-                if self.get(name).is_none() {
-                    return Ok(false);
-                }
-                self.produce(user_record(name, None)).await?;
-                Ok(true)
-            }
-            Backend::Memory => Ok(self.change(|v| v.remove(name))),
+        let _writing = self.writing.lock().await;
+        self.follower.sync(self).await?;
+        if self.get(name).is_none() {
+            return Ok(false);
         }
-    }
-
-    /// Reads everything the backend holds; makes the salt secret on first use.
-    async fn load(&self) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sql(pool) => {
-                let mut secret = [0u8; 32];
-                super::fill_random(&mut secret);
-                sqlx::query(
-                    "INSERT INTO auth_secrets (name, value) VALUES (?, ?) \
-                     ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(SALT_SECRET)
-                .bind(&secret[..])
-                .execute(pool)
-                .await?;
-                let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users"))
-                    .fetch_all(pool)
-                    .await?;
-                let users = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-                let salt: Vec<u8> =
-                    sqlx::query_scalar("SELECT value FROM auth_secrets WHERE name = ?")
-                        .bind(SALT_SECRET)
-                        .fetch_one(pool)
-                        .await?;
-                let salt_key = salt.try_into().map_err(|_| {
-                    StoreError::Sql(sqlx::Error::Decode("auth_secrets value is corrupt".into()))
-                })?;
-                self.change(|v| {
-                    users.into_iter().for_each(|u| v.put(u));
-                    v.salt_key = Some(salt_key);
-                    true
-                });
-            }
-            Backend::Kafka { log, .. } => {
-                self.catch_up_to(log.opened_at()).await?;
-                if self.read(|v| v.salt_key.is_none()) {
-                    let mut secret = [0u8; 32];
-                    super::fill_random(&mut secret);
-                    self.produce(secret_record(&secret)).await?;
-                }
-            }
-            Backend::Memory => {
-                let mut secret = [0u8; 32];
-                super::fill_random(&mut secret);
-                self.change(|v| {
-                    v.salt_key = Some(secret);
-                    true
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Kafka: appends `record` and returns once this node has applied it.
-    async fn produce(&self, record: RawRecord) -> Result<(), StoreError> {
-        let Backend::Kafka { log, .. } = &self.backend else {
-            unreachable!("only the Kafka backend produces records")
-        };
-        let offset = log.append(&[record]).await?;
-        self.catch_up_to(offset).await
-    }
-
-    /// Kafka: brings the view up to the end of the topic as of now, so a change is made to what
-    /// other nodes wrote last, not to what the tailer saw a second ago. The end is learnt as
-    /// Confluent learns it, by writing a NOOP and reading up to it: a broker's reported high
-    /// watermark may lag what it has acknowledged.
-    async fn sync(&self) -> Result<(), StoreError> {
-        let Backend::Kafka { log, .. } = &self.backend else {
-            return Ok(());
-        };
-        let noop = Record::Noop.encode(GlobalKeyForm::Omitted);
-        let offset = log.append(&[noop]).await?;
-        self.catch_up_to(offset).await
-    }
-
-    /// Kafka: applies whatever the topic holds past the view; returns how many records.
-    async fn catch_up(&self) -> Result<usize, StoreError> {
-        let Backend::Kafka { log, reading } = &self.backend else {
-            return Ok(0);
-        };
-        let _reading = reading.lock().await;
-        let mut count = 0;
-        loop {
-            let from = self.read(|v| v.applied);
-            let batch = log.read_after(from, BATCH).await?;
-            if batch.is_empty() {
-                return Ok(count);
-            }
-            count += batch.len();
-            self.change(|v| {
-                for stored in &batch {
-                    apply(v, &stored.record);
-                    v.applied = stored.offset;
-                }
-                true
-            });
-        }
-    }
-
-    /// Kafka: catches up until `target` is applied, or fails after the store's timeout without
-    /// progress (a remote log may answer an empty read before it delivers what it holds).
-    async fn catch_up_to(&self, target: i64) -> Result<(), StoreError> {
-        let Backend::Kafka { log, .. } = &self.backend else {
-            return Ok(());
-        };
-        let mut progress_at = Instant::now();
-        loop {
-            let n = self.catch_up().await?;
-            let applied = self.read(|v| v.applied);
-            if applied >= target {
-                return Ok(());
-            }
-            if n > 0 {
-                progress_at = Instant::now();
-            } else if progress_at.elapsed() >= log.timeout() {
-                return Err(StoreError::Timeout(format!(
-                    "the users topic did not deliver offset {target} within {} ms",
-                    log.timeout().as_millis()
-                )));
-            } else {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }
+        self.follower
+            .append(self, &[user_record(name, None)])
+            .await?;
+        Ok(true)
     }
 
     fn read<R>(&self, f: impl FnOnce(&View) -> R) -> R {
         f(&self.view.read().unwrap_or_else(|p| p.into_inner()))
     }
-
-    /// Runs `change` on the view under its write lock; returns what `change` returns.
-    fn change(&self, change: impl FnOnce(&mut View) -> bool) -> bool {
-        change(&mut self.view.write().unwrap_or_else(|p| p.into_inner()))
-    }
 }
 
-/// Follows the users topic for other nodes' changes until the store is dropped. While it
-/// cannot, this node goes on with the users it has (schema reads keep working through a broker
-/// outage) and says so, louder once it has been a while: removals and demotions made elsewhere
-/// do not reach it meanwhile.
-async fn tail(store: Weak<UserStore>) {
-    let mut read_at = Instant::now();
-    loop {
-        tokio::time::sleep(TAIL_INTERVAL).await;
-        let Some(store) = store.upgrade() else {
-            return;
-        };
-        match store.catch_up().await {
-            Ok(_) => read_at = Instant::now(),
-            Err(e) if read_at.elapsed() > STALE_AFTER => tracing::error!(
-                error = %e,
-                stale_secs = read_at.elapsed().as_secs(),
-                "cannot read the users topic: user changes made elsewhere are not applied here"
-            ),
-            Err(e) => tracing::warn!(error = %e, "cannot read the users topic; retrying"),
+impl Fold for UserStore {
+    fn applied(&self) -> i64 {
+        self.read(|v| v.applied)
+    }
+
+    async fn apply(&self, batch: Vec<Stored>) -> Result<(), StoreError> {
+        let mut view = self.view.write().unwrap_or_else(|p| p.into_inner());
+        for stored in &batch {
+            apply(&mut view, &stored.record);
+            view.applied = stored.offset;
         }
+        Ok(())
     }
 }
 
-// ---- The Kafka record format -------------------------------------------------------------
+// ---- The record format -------------------------------------------------------------
 
 #[derive(Serialize, Deserialize)]
 struct Key {
@@ -506,11 +316,11 @@ fn secret_record(secret: &[u8; 32]) -> RawRecord {
     }
 }
 
-/// Folds one record of the users topic into `view`. Records it cannot read are never fatal:
+/// Folds one record of the users log into `view`. Records it cannot read are never fatal:
 /// one bad record must not lock everyone out.
 fn apply(view: &mut View, record: &RawRecord) {
     let Ok(key) = serde_json::from_slice::<Key>(&record.key) else {
-        tracing::warn!("skipping a users-topic record with an unreadable key");
+        tracing::warn!("skipping a users-log record with an unreadable key");
         return;
     };
     let name = key.name.unwrap_or_default();
@@ -520,7 +330,7 @@ fn apply(view: &mut View, record: &RawRecord) {
     // Kafka compacts by key bytes: a record under another spelling of a key would outlive the
     // tombstone that deletes the canonical one, and come back on a later replay.
     if record.key != self::key(&key.keytype, &name) {
-        tracing::warn!(keytype = %key.keytype, "skipping a users-topic record with a non-canonical key");
+        tracing::warn!(keytype = %key.keytype, "skipping a users-log record with a non-canonical key");
         return;
     }
     match key.keytype.as_str() {
@@ -584,48 +394,42 @@ fn decode_user(name: &str, bytes: &[u8]) -> Option<User> {
     })
 }
 
-// ---- The SQLite tables -------------------------------------------------------------------
+// ---- Users of older releases ----------------------------------------------------------------
 
-const COLUMNS: &str = "name, role, grants, password_phc, scram_salt, scram_iterations, \
-                       scram_stored_key, scram_server_key";
-
-type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-
-fn bind<'q>(q: Query<'q>, u: &'q User) -> Query<'q> {
-    bind_fields(q.bind(&u.name), u)
+/// The records that carry what an older release kept in its `users` and `auth_secrets` tables.
+/// A row that cannot be read fails the start, as it did when those tables were read directly.
+fn legacy_records(legacy: LegacyUsers) -> Result<Vec<RawRecord>, StoreError> {
+    let corrupt =
+        |what: &str| StoreError::Sql(sqlx::Error::Decode(format!("{what} is corrupt").into()));
+    let mut records = Vec::with_capacity(legacy.users.len() + legacy.secrets.len());
+    for (name, value) in &legacy.secrets {
+        if name == SALT_SECRET {
+            let secret = <[u8; 32]>::try_from(value.as_slice())
+                .map_err(|_| corrupt("auth_secrets value"))?;
+            records.push(secret_record(&secret));
+        }
+    }
+    for row in legacy.users {
+        let user = legacy_user(row).map_err(|column| corrupt(&format!("users.{column}")))?;
+        records.push(user_record(&user.name, Some(&user)));
+    }
+    Ok(records)
 }
 
-/// Every column but the name.
-fn bind_fields<'q>(q: Query<'q>, u: &'q User) -> Query<'q> {
-    q.bind(u.role.as_str())
-        .bind(serde_json::to_string(&u.grants).unwrap_or_else(|_| "[]".into()))
-        .bind(&u.password_phc)
-        .bind(&u.scram.salt)
-        .bind(i64::from(u.scram.iterations))
-        .bind(&u.scram.stored_key[..])
-        .bind(&u.scram.server_key[..])
-}
-
-fn from_row(row: &SqliteRow) -> Result<User, sqlx::Error> {
-    let corrupt = |what: &str| sqlx::Error::Decode(format!("users.{what} is corrupt").into());
-    let role: String = row.try_get("role")?;
-    let grants: String = row.try_get("grants")?;
-    let iterations: i64 = row.try_get("scram_iterations")?;
-    let key = |column: &str| -> Result<[u8; 32], sqlx::Error> {
-        let bytes: Vec<u8> = row.try_get(column)?;
-        bytes.try_into().map_err(|_| corrupt(column))
-    };
+/// A `users` row as a user; the column that cannot be read, if one cannot.
+fn legacy_user(row: LegacyUser) -> Result<User, &'static str> {
+    let key = |bytes: Vec<u8>, column| <[u8; 32]>::try_from(bytes).map_err(|_| column);
     Ok(User {
-        name: row.try_get("name")?,
-        role: role.parse().map_err(|_| corrupt("role"))?,
-        grants: serde_json::from_str(&grants).map_err(|_| corrupt("grants"))?,
-        password_phc: row.try_get("password_phc")?,
+        role: row.role.parse().map_err(|_| "role")?,
+        grants: serde_json::from_str(&row.grants).map_err(|_| "grants")?,
+        password_phc: row.password_phc,
         scram: ScramCredentials {
-            salt: row.try_get("scram_salt")?,
-            iterations: u32::try_from(iterations).map_err(|_| corrupt("scram_iterations"))?,
-            stored_key: key("scram_stored_key")?,
-            server_key: key("scram_server_key")?,
+            salt: row.scram_salt,
+            iterations: u32::try_from(row.scram_iterations).map_err(|_| "scram_iterations")?,
+            stored_key: key(row.scram_stored_key, "scram_stored_key")?,
+            server_key: key(row.scram_server_key, "scram_server_key")?,
         },
+        name: row.name,
     })
 }
 

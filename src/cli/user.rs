@@ -25,7 +25,7 @@ pub struct UserArgs {
     store: Option<String>,
     /// How to reach Kafka for a kafka:// store
     #[command(flatten)]
-    kafka: crate::config::KafkaOverrides,
+    kafka: crate::store::kafka::KafkaOverrides,
     #[command(subcommand)]
     command: UserCommand,
 }

@@ -1,18 +1,31 @@
-//! The log: where `_schemas` records live. Every backend is an ordered, compacted log of
-//! `(key, value | tombstone)`; the registry appends to it and folds what it reads back.
+//! The logs the registry is folded from. Every backend is an ordered, compacted log of
+//! `(key, value | tombstone)`; a store holds two of them:
+//!
+//! - **`_schemas`** ([`Store::append`], [`Store::read_after`], …): what the registry appends
+//!   and folds into its state (`crate::node`).
+//! - **users** ([`Store::users`]): the registry users and auth secrets (their records are
+//!   `crate::auth::store`'s), kept apart so Confluent or Karapace reading `_schemas` never see
+//!   one. SQLite: the `user_records` table beside `records`; Kafka: a topic of its own
+//!   (`[kafka] users_topic`, default `_schemata_users`), never the schemas topic; memory: a
+//!   second map. Opened on first use, so a registry without auth never creates the topic.
+//!
+//! [`follow`] reads a log to its end, catches up to an offset and tails a log others write,
+//! for whatever folds it.
 //!
 //! Backends are chosen by URL (`sqlite://path`, `kafka://host:port/topic`, `memory://`) and
 //! dispatched through one enum rather than a trait object: the set is closed and known, and each
 //! stays a plain struct.
 
+pub mod follow;
 pub mod kafka;
 pub mod memory;
 pub mod sql;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::KafkaConfig;
 use crate::registry::record::RawRecord;
+use kafka::KafkaConfig;
 
 /// How long a local store may take to apply a write before the node gives up on it.
 const LOCAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,10 +63,110 @@ pub enum StoreError {
     Timeout(String),
 }
 
-pub enum Store {
-    Sql(sql::SqlStore),
+/// One log of a store. Cheap to clone: clones share the log.
+#[derive(Clone)]
+pub struct Log(Arc<Backend>);
+
+enum Backend {
+    Sql(sql::SqlLog),
     Kafka(kafka::KafkaStore),
     Memory(memory::MemoryStore),
+}
+
+impl Log {
+    /// The topic `topic` on the Kafka cluster at `brokers`, on its own (the `schemata user`
+    /// command opens only the users topic).
+    pub async fn open_kafka(
+        brokers: &str,
+        topic: &str,
+        config: &KafkaConfig,
+    ) -> Result<Log, StoreError> {
+        let log = kafka::KafkaStore::open(brokers, topic, config).await?;
+        Ok(Log(Arc::new(Backend::Kafka(log))))
+    }
+
+    /// Appends records in order; returns the offset of the last one. SQLite and memory append
+    /// atomically; Kafka in order but not atomically (see [`kafka`]).
+    pub async fn append(&self, records: &[RawRecord]) -> Result<i64, StoreError> {
+        match &*self.0 {
+            Backend::Sql(s) => s.append(records, None).await,
+            Backend::Kafka(k) => k.append(records).await,
+            Backend::Memory(m) => Ok(m.append(records)),
+        }
+    }
+
+    /// Up to `limit` records after `offset`, in log order.
+    pub async fn read_after(&self, offset: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        match &*self.0 {
+            Backend::Sql(s) => s.read_after(offset, limit).await,
+            Backend::Kafka(k) => k.read_after(offset, limit).await,
+            Backend::Memory(m) => Ok(m.read_after(offset, limit)),
+        }
+    }
+
+    /// An offset the log is known to reach now, for a writer that must decide on everything
+    /// already in it. Kafka: the offset of a NOOP record produced just now — as Confluent does,
+    /// because only a record of its own tells a client where the end is (a high watermark or a
+    /// partition-EOF may lag what the broker acknowledged to another producer). Local stores
+    /// have one writer, this process, so reading until a read comes back empty suffices (0).
+    pub async fn sync_point(&self) -> Result<i64, StoreError> {
+        match &*self.0 {
+            Backend::Kafka(k) => k.mark_end().await,
+            Backend::Sql(_) | Backend::Memory(_) => Ok(0),
+        }
+    }
+
+    /// The offset start-up replay must reach. Local stores are complete when a read comes back
+    /// empty (0); Kafka's end is the NOOP it wrote on open, because an empty poll may come
+    /// before records the broker already holds.
+    pub fn replay_target(&self) -> i64 {
+        match &*self.0 {
+            Backend::Kafka(k) => k.opened_at(),
+            Backend::Sql(_) | Backend::Memory(_) => 0,
+        }
+    }
+
+    /// Whether other processes may append to this log, so a reader must tail it to see their
+    /// records: only Kafka (a SQLite file is held by one process, memory by none other).
+    pub fn shared(&self) -> bool {
+        matches!(&*self.0, Backend::Kafka(_))
+    }
+
+    /// How long applying a write may stall before a follower reports a timeout.
+    pub fn timeout(&self) -> Duration {
+        match &*self.0 {
+            Backend::Kafka(k) => k.timeout(),
+            Backend::Sql(_) | Backend::Memory(_) => LOCAL_TIMEOUT,
+        }
+    }
+
+    /// Flushes and releases the log's clients (Kafka); local logs close with their store.
+    pub async fn close(&self) {
+        if let Backend::Kafka(k) = &*self.0 {
+            k.close().await;
+        }
+    }
+}
+
+pub struct Store {
+    schemas: Log,
+    /// Opened by the first [`Store::users`].
+    users: tokio::sync::OnceCell<Log>,
+    kind: Kind,
+}
+
+/// What a store needs besides its `_schemas` log: where its users log is and what the file is.
+enum Kind {
+    Sql(sql::SqlStore),
+    Kafka(Box<KafkaCluster>),
+    Memory,
+}
+
+/// Where a Kafka store's topics are: the users topic is opened beside the schemas topic.
+struct KafkaCluster {
+    brokers: String,
+    topic: String,
+    config: KafkaConfig,
 }
 
 impl Store {
@@ -64,95 +177,133 @@ impl Store {
 
     /// Opens (creating if needed) the store named by `url`.
     pub async fn open_with(url: &str, kafka: &KafkaConfig) -> Result<Store, StoreError> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            Ok(Store::Sql(sql::SqlStore::open_sqlite(path).await?))
+        let (schemas, kind) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let file = sql::SqlStore::open_sqlite(path).await?;
+            let schemas = Backend::Sql(file.log(sql::Table::Records));
+            (schemas, Kind::Sql(file))
         } else if let Some(rest) = url.strip_prefix("kafka://") {
             let (brokers, topic) =
                 kafka::KafkaStore::parse_url(rest).ok_or_else(|| StoreError::BadUrl(url.into()))?;
-            Ok(Store::Kafka(
-                kafka::KafkaStore::open(&brokers, &topic, kafka).await?,
-            ))
+            let schemas = Backend::Kafka(kafka::KafkaStore::open(&brokers, &topic, kafka).await?);
+            let kind = Kind::Kafka(Box::new(KafkaCluster {
+                brokers,
+                topic,
+                config: kafka.clone(),
+            }));
+            (schemas, kind)
         } else if url == "memory://" {
-            Ok(Store::Memory(memory::MemoryStore::default()))
+            (
+                Backend::Memory(memory::MemoryStore::default()),
+                Kind::Memory,
+            )
         } else {
-            Err(StoreError::BadUrl(url.to_string()))
+            return Err(StoreError::BadUrl(url.to_string()));
+        };
+        Ok(Store {
+            schemas: Log(Arc::new(schemas)),
+            users: tokio::sync::OnceCell::new(),
+            kind,
+        })
+    }
+
+    /// The `_schemas` log.
+    pub fn schemas(&self) -> &Log {
+        &self.schemas
+    }
+
+    /// The users log, opened (on Kafka: the users topic created or verified) on first use.
+    /// Kafka refuses a users topic that is the schemas topic: Confluent and Karapace read that
+    /// one, and it would carry password hashes.
+    pub async fn users(&self) -> Result<Log, StoreError> {
+        self.users
+            .get_or_try_init(|| async {
+                let backend = match &self.kind {
+                    Kind::Sql(file) => Backend::Sql(file.log(sql::Table::UserRecords)),
+                    Kind::Kafka(cluster) => {
+                        let KafkaCluster {
+                            brokers,
+                            topic,
+                            config,
+                        } = &**cluster;
+                        if *topic == config.users_topic {
+                            return Err(StoreError::Topic(format!(
+                                "the users topic cannot be the schemas topic '{topic}': \
+                                 Confluent and Karapace read that one, and it would carry \
+                                 password hashes"
+                            )));
+                        }
+                        let users = &config.users_topic;
+                        Backend::Kafka(kafka::KafkaStore::open(brokers, users, config).await?)
+                    }
+                    Kind::Memory => Backend::Memory(memory::MemoryStore::default()),
+                };
+                Ok(Log(Arc::new(backend)))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Moves users an older release kept in SQLite tables into the users log (see
+    /// [`sql::SqlStore::adopt_legacy_users`]); `encode` turns them into users-log records.
+    /// Other stores never had such tables: 0.
+    pub async fn adopt_legacy_users(
+        &self,
+        encode: impl FnOnce(sql::LegacyUsers) -> Result<Vec<RawRecord>, StoreError>,
+    ) -> Result<usize, StoreError> {
+        match &self.kind {
+            Kind::Sql(file) => file.adopt_legacy_users(encode).await,
+            Kind::Kafka(_) | Kind::Memory => Ok(0),
         }
     }
 
-    /// Appends records in order, atomically; returns the offset of the last one. `max_id` is
-    /// the highest schema id the registry has allocated, kept where the log compacts at once
-    /// (see [`Store::id_watermark`]).
+    /// Appends records to `_schemas` in order, atomically; returns the offset of the last one.
+    /// `max_id` is the highest schema id the registry has allocated, kept where the log
+    /// compacts at once (see [`Store::id_watermark`]).
     pub async fn append(&self, records: &[RawRecord], max_id: i32) -> Result<i64, StoreError> {
-        match self {
-            Store::Sql(s) => s.append(records, max_id).await,
-            Store::Kafka(k) => k.append(records).await,
-            Store::Memory(m) => Ok(m.append(records)),
+        match &*self.schemas.0 {
+            Backend::Sql(s) => s.append(records, Some(max_id)).await,
+            _ => self.schemas.append(records).await,
         }
     }
 
     /// The highest schema id ever allocated, even if compaction removed every record with it,
     /// so ids are never reused for different content.
     pub async fn id_watermark(&self) -> Result<i32, StoreError> {
-        match self {
-            Store::Sql(s) => s.id_watermark().await,
-            Store::Kafka(_) | Store::Memory(_) => Ok(0),
+        match &self.kind {
+            Kind::Sql(file) => file.id_watermark().await,
+            Kind::Kafka(_) | Kind::Memory => Ok(0),
         }
     }
 
-    /// Up to `limit` records after `offset`, in log order.
+    /// Up to `limit` `_schemas` records after `offset`, in log order.
     pub async fn read_after(&self, offset: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
-        match self {
-            Store::Sql(s) => s.read_after(offset, limit).await,
-            Store::Kafka(k) => k.read_after(offset, limit).await,
-            Store::Memory(m) => Ok(m.read_after(offset, limit)),
-        }
+        self.schemas.read_after(offset, limit).await
     }
 
-    /// An offset the log is known to reach now, for a writer that must decide on everything
-    /// already in it. Kafka: the offset of a NOOP record produced just now — as Confluent does,
-    /// because only a record of its own tells a client where the end is (a high watermark or a
-    /// partition-EOF may lag what the broker acknowledged to another producer). Local stores
-    /// have one writer, this process, so reading until a read comes back empty suffices (0).
+    /// See [`Log::sync_point`] (of `_schemas`).
     pub async fn sync_point(&self) -> Result<i64, StoreError> {
-        match self {
-            Store::Kafka(k) => k.mark_end().await,
-            Store::Sql(_) | Store::Memory(_) => Ok(0),
-        }
+        self.schemas.sync_point().await
     }
 
-    /// The offset start-up replay must reach before the node serves. Local stores are complete
-    /// when a read comes back empty (0); Kafka's end is the NOOP it wrote on open, because an
-    /// empty poll may come before records the broker already holds.
+    /// The offset start-up replay of `_schemas` must reach before the node serves (see
+    /// [`Log::replay_target`]).
     pub fn replay_target(&self) -> i64 {
-        match self {
-            Store::Kafka(k) => k.opened_at(),
-            Store::Sql(_) | Store::Memory(_) => 0,
-        }
+        self.schemas.replay_target()
     }
 
     /// How long applying a write may stall before the node reports a timeout.
     pub fn timeout(&self) -> Duration {
-        match self {
-            Store::Kafka(k) => k.timeout(),
-            Store::Sql(_) | Store::Memory(_) => LOCAL_TIMEOUT,
-        }
+        self.schemas.timeout()
     }
 
-    /// The SQLite connection, where the auth module keeps its `users` table (other stores have
-    /// none yet).
-    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
-        match self {
-            Store::Sql(s) => Some(s.pool()),
-            Store::Kafka(_) | Store::Memory(_) => None,
-        }
-    }
-
-    /// Releases the store (and, for SQLite, the file lock) before shutdown completes.
+    /// Releases both logs (and, for SQLite, the file lock) before shutdown completes.
     pub async fn close(&self) {
-        match self {
-            Store::Sql(s) => s.close().await,
-            Store::Kafka(k) => k.close().await,
-            Store::Memory(_) => {}
+        if let Some(users) = self.users.get() {
+            users.close().await;
+        }
+        self.schemas.close().await;
+        if let Kind::Sql(file) = &self.kind {
+            file.close().await;
         }
     }
 }

@@ -42,12 +42,12 @@ impl TestServer {
         // Users (when auth is on) go to a topic of this test's own too.
         let users_topic = match store.rsplit_once('/') {
             Some((_, topic)) if on_kafka() => format!("{topic}-users"),
-            _ => schemata::config::KafkaConfig::default().users_topic,
+            _ => schemata::store::kafka::KafkaConfig::default().users_topic,
         };
         schemata::Config {
             store,
             max_body_bytes: 64 * 1024,
-            kafka: schemata::config::KafkaConfig {
+            kafka: schemata::store::kafka::KafkaConfig {
                 // Tansu holds each fetch for the full wait; keep writes quick.
                 fetch_wait: std::time::Duration::from_millis(10),
                 users_topic,

@@ -2,7 +2,8 @@
 //! Schema Registry and Karapace keep it, so Schemata can take over their topic (and hand it back).
 //!
 //! Chosen by `kafka://HOST:PORT[,HOST:PORT]/TOPIC` (topic default `_schemas`); security settings
-//! come from [`KafkaConfig`].
+//! come from [`KafkaConfig`]. The users log is a second `KafkaStore` on the same cluster, over
+//! `[kafka] users_topic`, with the same rules below (its records are `auth::store`'s).
 //!
 //! - **Topic.** Created when missing with 1 partition and `cleanup.policy=compact`; an existing
 //!   topic with more partitions or another cleanup policy is refused, as Confluent refuses it —
@@ -48,15 +49,17 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+mod config;
+
+pub use config::{KafkaConfig, KafkaOverrides, Secret};
+
 use super::{StoreError, Stored};
-use crate::config::KafkaConfig;
 use crate::registry::record::{GlobalKeyForm, RawRecord, Record};
 
 /// The topic when the URL names none, as Confluent's `kafkastore.topic`.
 pub const DEFAULT_TOPIC: &str = "_schemas";
 
 pub struct KafkaStore {
-    brokers: String,
     topic: String,
     /// Replaced after a failed produce (see [`KafkaStore::append`]).
     producer: std::sync::RwLock<FutureProducer>,
@@ -130,7 +133,6 @@ impl KafkaStore {
         ensure_topic(&admin, &consumer, topic, brokers_up, config).await?;
 
         let mut store = KafkaStore {
-            brokers: brokers.to_string(),
             topic: topic.to_string(),
             producer: std::sync::RwLock::new(producer),
             producer_config,
@@ -302,11 +304,6 @@ impl KafkaStore {
         }
         *cursor = Some(next);
         Ok(out)
-    }
-
-    /// The bootstrap servers, for opening a companion topic (the users topic) on the same cluster.
-    pub fn brokers(&self) -> &str {
-        &self.brokers
     }
 
     pub fn topic(&self) -> &str {

@@ -1,0 +1,1 @@
+SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM auth_secrets)
