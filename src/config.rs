@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::server::HttpLimits;
 use crate::store::kafka::{KafkaConfig, KafkaOverrides};
+use crate::tls::TlsFiles;
 
 /// What `schemata serve` runs with.
 #[derive(Debug, Clone)]
@@ -28,52 +30,9 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
 }
 
-/// Bounds on HTTP clients, so stalled or idle connections cannot pin the server
-/// (enforced in `crate::server`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpLimits {
-    /// Time to deliver a whole request head: from connecting (TLS handshake included), or from
-    /// the first byte of a later request on a kept-alive connection. Default 15 s: real clients
-    /// send a head in one packet; a slow-loris client is cut off.
-    pub header_read_timeout: Duration,
-    /// How long a connection with nothing in flight stays open. Default 75 s: longer than the
-    /// 60 s idle timeout of common load balancers, so they (not we) close pooled connections and
-    /// never send on one we are closing.
-    pub idle_timeout: Duration,
-    /// Time for a request body to arrive whole after its head (408 otherwise). Default 60 s:
-    /// the default 4 MiB body limit at 70 KB/s.
-    pub body_read_timeout: Duration,
-    /// Connections served at once; more wait to be accepted. Default 4096: far above what
-    /// clients with connection pools open, well below the descriptor limits servers run with.
-    pub max_connections: usize,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        HttpLimits {
-            header_read_timeout: Duration::from_secs(15),
-            idle_timeout: Duration::from_secs(75),
-            body_read_timeout: Duration::from_secs(60),
-            max_connections: 4096,
-        }
-    }
-}
-
 /// The longest timeout accepted in the configuration: a day is already absurd for any of them,
 /// and bounding them keeps deadline arithmetic (`Instant + Duration`) from overflowing.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// The HTTP listener's TLS certificate chain and key, PEM files.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    /// PEM file of the CAs whose client certificates are accepted (see `crate::tls`); none:
-    /// clients are not asked for one.
-    pub client_ca: Option<PathBuf>,
-    /// Refuse connections without a valid client certificate (needs `client_ca`).
-    pub client_cert_required: bool,
-}
 
 impl Default for Config {
     fn default() -> Self {

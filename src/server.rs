@@ -52,9 +52,39 @@ use tokio::time::Sleep;
 use tower::{Layer, Service, ServiceExt};
 use tower_http::normalize_path::NormalizePath;
 
-pub use crate::config::HttpLimits;
 use crate::api::BodyTimedOut;
-use crate::config::TlsFiles;
+use crate::tls::TlsFiles;
+
+/// Bounds on HTTP clients, so stalled or idle connections cannot pin the server
+/// (enforced here). `config` loads them from the file, environment and flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Time to deliver a whole request head: from connecting (TLS handshake included), or from
+    /// the first byte of a later request on a kept-alive connection. Default 15 s: real clients
+    /// send a head in one packet; a slow-loris client is cut off.
+    pub header_read_timeout: Duration,
+    /// How long a connection with nothing in flight stays open. Default 75 s: longer than the
+    /// 60 s idle timeout of common load balancers, so they (not we) close pooled connections and
+    /// never send on one we are closing.
+    pub idle_timeout: Duration,
+    /// Time for a request body to arrive whole after its head (408 otherwise). Default 60 s:
+    /// the default 4 MiB body limit at 70 KB/s.
+    pub body_read_timeout: Duration,
+    /// Connections served at once; more wait to be accepted. Default 4096: far above what
+    /// clients with connection pools open, well below the descriptor limits servers run with.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(75),
+            body_read_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+        }
+    }
+}
 
 /// How long shutdown waits for requests in flight before it closes their connections. Idle and
 /// half-sent connections close at once; this bounds only requests being answered.

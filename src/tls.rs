@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::io;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -24,7 +25,17 @@ use tokio_rustls::server::TlsStream;
 use tower::Layer;
 use x509_cert::der::Decode;
 
-use crate::config::TlsFiles;
+/// The HTTP listener's TLS certificate chain and key, PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// PEM file of the CAs whose client certificates are accepted ; none:
+    /// clients are not asked for one.
+    pub client_ca: Option<PathBuf>,
+    /// Refuse connections without a valid client certificate (needs `client_ca`).
+    pub client_cert_required: bool,
+}
 
 /// The subject common name of the client certificate the connection was verified with, if any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

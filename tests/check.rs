@@ -598,7 +598,7 @@ async fn client_certificates_and_a_private_ca() {
     // HTTPS, a client certificate required, and the certificate's name is the user.
     let config = schemata::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        tls: Some(schemata::config::TlsFiles {
+        tls: Some(schemata::tls::TlsFiles {
             cert: path("server.pem"),
             key: path("server.key"),
             client_ca: Some(path("ca.pem")),

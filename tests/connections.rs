@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::TestServer;
-use schemata::config::HttpLimits;
+use schemata::server::HttpLimits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

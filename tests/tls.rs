@@ -20,13 +20,13 @@ async fn serves_https_with_the_configured_certificate() {
     let config = schemata::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         store: format!("sqlite://{}", dir.path().join("schemata.db").display()),
-        tls: Some(schemata::config::TlsFiles {
+        tls: Some(schemata::tls::TlsFiles {
             cert: cert_path,
             key: key_path,
             client_ca: None,
             client_cert_required: false,
         }),
-        http: schemata::config::HttpLimits {
+        http: schemata::server::HttpLimits {
             header_read_timeout: HANDSHAKE_BOUND,
             ..Default::default()
         },
@@ -187,7 +187,7 @@ async fn mtls_server(
     let config = schemata::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         store: store_url,
-        tls: Some(schemata::config::TlsFiles {
+        tls: Some(schemata::tls::TlsFiles {
             cert: path("cert.pem"),
             key: path("key.pem"),
             client_ca: Some(path("ca.pem")),

@@ -149,9 +149,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 ApiError::BodyTooLarge
             }
             // `body_read_timeout` (the server): the client was too slow sending it.
-            BytesRejection::FailedToBufferBody(f) if body_timed_out(&f) => {
-                ApiError::BodyTimeout
-            }
+            BytesRejection::FailedToBufferBody(f) if body_timed_out(&f) => ApiError::BodyTimeout,
             other => ApiError::Malformed(other.body_text()),
         })?;
         let trimmed = bytes.trim_ascii();
