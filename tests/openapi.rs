@@ -80,7 +80,11 @@ async fn every_undocumented_method_is_refused() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(resp.status(), 405, "{method} {path} is served but not documented");
+            assert_eq!(
+                resp.status(),
+                405,
+                "{method} {path} is served but not documented"
+            );
             assert!(
                 resp.headers().contains_key("allow"),
                 "{method} {path}: 405 without Allow"
