@@ -39,9 +39,16 @@ async fn malformed_bodies() {
     let s = TestServer::start().await;
     let post = reqwest::Method::POST;
     // (body, HTTP status, error_code), as Confluent answers each.
-    let cases: [(&[u8], u16, i64); 7] = [
+    let cases: [(&[u8], u16, i64); 9] = [
         (b"{", 400, 400),
         (b"[]", 400, 400),
+        // An array whose items would fill the request's fields in order is still not an object.
+        (
+            br#"["\"int\"", null, null, null, null, null, null]"#,
+            400,
+            400,
+        ),
+        (b"42", 400, 400),
         (b"", 422, 422),
         (b"null", 422, 422),
         (b"{}", 422, 42201),

@@ -210,6 +210,13 @@ async fn subject_delete_state_machine_and_reuse() {
     assert_error(&s.delete("/subjects/s").await, 404, 40404);
     assert_error(&s.get("/subjects/s/versions").await, 404, 40401);
     assert_error(&s.get("/subjects/s/versions/1").await, 404, 40401);
+    // `latest` never names a soft-deleted version, `deleted` or not (recorded from Confluent).
+    assert_error(
+        &s.get("/subjects/s/versions/latest?deleted=true").await,
+        404,
+        40402,
+    );
+    assert_eq!(s.get("/subjects/s/versions/2?deleted=true").await.0, 200);
     assert_eq!(
         s.get("/subjects/s/versions?deleted=true").await.1,
         json!([1, 2])

@@ -70,7 +70,9 @@ pub fn find_version<'s>(
 ) -> Result<&'s VersionEntry, RegistryError> {
     let s = live_subject(state, subject, deleted)?;
     let found = match selector {
-        VersionSelector::Latest => s.versions.values().rev().find(|v| deleted || !v.deleted),
+        // `latest` is the latest live version even with `deleted`, as Confluent resolves it: a
+        // fully soft-deleted subject answers 40402 `Version -1 not found.`
+        VersionSelector::Latest => s.versions.values().rev().find(|v| !v.deleted),
         VersionSelector::Number(n) => s.versions.get(&n).filter(|v| deleted || !v.deleted),
     };
     found.ok_or_else(|| selector.not_found())
