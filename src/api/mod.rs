@@ -160,16 +160,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         // array (`[null, null]`), which Jackson refuses with 400.
         if trimmed.first() != Some(&b'{') {
             let what = match serde_json::from_slice::<serde_json::Value>(trimmed) {
-                Err(e) => return Err(ApiError::http(StatusCode::BAD_REQUEST, e.to_string())),
+                Err(e) => return Err(ApiError::Malformed(e.to_string())),
                 Ok(serde_json::Value::Array(_)) => "an array",
                 Ok(serde_json::Value::String(_)) => "a string",
                 Ok(serde_json::Value::Number(_)) => "a number",
                 Ok(_) => "a boolean",
             };
-            return Err(ApiError::http(
-                StatusCode::BAD_REQUEST,
-                format!("Cannot deserialize the request body from {what}: an object is expected"),
-            ));
+            return Err(ApiError::Malformed(format!(
+                "Cannot deserialize the request body from {what}: an object is expected"
+            )));
         }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
