@@ -11,12 +11,25 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("SCHEMATA_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         // stderr, as the README says: stdout is for what `schemata user list` prints.
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    // `json`: one object per line (the event's fields at the top level, the request span's
+    // id, route, status and latency under `span`) for log shippers; anything else is text.
+    let format = std::env::var("SCHEMATA_LOG_FORMAT").unwrap_or_default();
+    match format.as_str() {
+        "json" => logs.json().flatten_event(true).init(),
+        "" | "text" => logs.init(),
+        other => {
+            logs.init();
+            tracing::warn!(
+                format = other,
+                "unknown SCHEMATA_LOG_FORMAT (json or text); logging text"
+            );
+        }
+    }
     schemata::cli::Cli::parse().run().await
 }

@@ -61,18 +61,21 @@ pub struct Node {
     follower: Follower,
     writer: tokio::sync::Mutex<()>,
     queued: Arc<tokio::sync::Semaphore>,
+    /// How long the start-up replay took (for `/metrics`).
+    replayed_in: std::time::Duration,
 }
 
 impl Node {
     /// Replays the whole log into a fresh state; the node is ready when this returns.
     pub async fn open(store: Store) -> Result<Arc<Node>, StoreError> {
         let follower = Follower::new(store.schemas().clone(), BATCH, "the log");
-        let node = Node {
+        let mut node = Node {
             state: RwLock::new(State::default()),
             store,
             follower,
             writer: tokio::sync::Mutex::new(()),
             queued: Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED_WRITES)),
+            replayed_in: std::time::Duration::ZERO,
         };
         let started = Instant::now();
         let watermark = node.store.id_watermark().await?;
@@ -90,7 +93,13 @@ impl Node {
             "replayed {records} records in {} ms",
             started.elapsed().as_millis()
         );
+        node.replayed_in = started.elapsed();
         Ok(Arc::new(node))
+    }
+
+    /// How long the start-up replay took.
+    pub fn replay_time(&self) -> std::time::Duration {
+        self.replayed_in
     }
 
     /// Runs `f` against the current state. Keep `f` short: it holds the read lock.

@@ -1,5 +1,5 @@
 //! The HTTP side of auth (see [`crate::auth`]): a middleware that authenticates every request
-//! but `/health` and authorizes it by role and subject grant. Applied by [`layer`] only when
+//! but `/health` and `GET /metrics` and authorizes it by role and subject grant. Applied by [`layer`] only when
 //! `[auth] enabled`, so nothing changes otherwise; refusals are [`ApiError`]s, rendered (with
 //! their challenges) in `api::error`. The admin-only `/admin/users` resource is `api::users`.
 //!
@@ -37,6 +37,7 @@ use axum::response::Response;
 use axum::Router;
 
 use super::error::ApiError;
+use super::metrics::{AuthFailure, Recorder};
 use crate::auth::{Authenticator, Outcome, Principal, Role};
 use crate::registry::record::Reference;
 use crate::tls::ClientIdentity;
@@ -85,6 +86,9 @@ pub fn requirement(method: &Method, path: &str, query: Option<&str>) -> Requirem
     let admin = Need(Role::Admin, Target::Any);
     match segments.as_slice() {
         ["health"] => Requirement::Open,
+        // Counts and route templates only — no subject names, no schema content — and
+        // scrapers rarely carry credentials (see `api::metrics`).
+        ["metrics"] if read => Requirement::Open,
         ["admin", ..] => admin,
         ["subjects", s] if *method == Method::POST => Need(Role::Read, subject(s)),
         ["subjects", s] | ["subjects", s, "versions", _] if *method == Method::DELETE => delete(s),
@@ -161,6 +165,9 @@ async fn guard(
         .and_then(|c| c.0.clone());
     // A header, even an unreadable one, decides over the certificate.
     let has_header = req.headers().contains_key(header::AUTHORIZATION);
+    let recorder = Recorder::of(req.extensions());
+    let refused = |why| recorder.auth_failure(why);
+    let sent_credentials = has_header || certified.is_some();
     let outcome = match certified {
         Some(name) if !has_header => auth.certificate(&name),
         _ => auth.authenticate(authorization.as_deref(), client).await,
@@ -168,6 +175,7 @@ async fn guard(
     match outcome {
         Outcome::Authenticated { principal, info } => {
             if !allowed(&principal, role, &target) {
+                refused(AuthFailure::Forbidden);
                 return Err(ApiError::Forbidden);
             }
             req.extensions_mut().insert(principal);
@@ -179,12 +187,26 @@ async fn guard(
             }
             Ok(response)
         }
-        Outcome::Unauthorized => Err(ApiError::Unauthorized { challenge: None }),
+        Outcome::Unauthorized => {
+            refused(if sent_credentials {
+                AuthFailure::BadCredentials
+            } else {
+                AuthFailure::MissingCredentials
+            });
+            Err(ApiError::Unauthorized { challenge: None })
+        }
+        // The first leg of a SCRAM exchange: not a failure.
         Outcome::Continue(step) => Err(ApiError::Unauthorized {
             challenge: Some(step),
         }),
-        Outcome::Limited(wait) => Err(ApiError::TooManyRequests { retry_after: wait }),
-        Outcome::Unavailable => Err(ApiError::CredentialsUnavailable),
+        Outcome::Limited(wait) => {
+            refused(AuthFailure::RateLimited);
+            Err(ApiError::TooManyRequests { retry_after: wait })
+        }
+        Outcome::Unavailable => {
+            refused(AuthFailure::Unavailable);
+            Err(ApiError::CredentialsUnavailable)
+        }
     }
 }
 
@@ -240,6 +262,8 @@ mod tests {
         use Method as M;
         let any = |r| Requirement::Role(r, Target::Any);
         assert_eq!(need(M::GET, "/health"), Requirement::Open);
+        assert_eq!(need(M::GET, "/metrics"), Requirement::Open);
+        assert_eq!(need(M::DELETE, "/metrics"), any(Role::Admin));
         assert_eq!(need(M::GET, "/admin/users"), any(Role::Admin));
         assert_eq!(need(M::GET, "/subjects"), any(Role::Read));
         assert_eq!(need(M::GET, "/schemas"), any(Role::Read));

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::auth::Viewer;
 use super::error::ApiError;
+use super::metrics::{Compatibility, Recorder};
 use super::subjects::SchemaBody;
 use super::{off_the_runtime, ok, AppState, JsonBody, Params, PathParams};
 use crate::registry::error::RegistryError;
@@ -26,16 +27,34 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// Under the state's read lock only the snapshot is taken ([`query::compatibility_check`]); parsing
-/// the schema and comparing, the parts a big schema makes expensive, run off the async
-/// workers and without the lock.
+/// [`verdict`], counted by result.
 async fn check(
     node: &AppState,
+    recorder: &Recorder,
     subject: &str,
     version: Option<&str>,
     params: &Params,
     body: SchemaBody,
 ) -> Result<Response, ApiError> {
+    let verdict = verdict(node, subject, version, params, body).await;
+    recorder.compatibility(match &verdict {
+        Ok(v) if v["is_compatible"] == true => Compatibility::Compatible,
+        Ok(_) => Compatibility::Incompatible,
+        Err(_) => Compatibility::Error,
+    });
+    Ok(ok(&verdict?))
+}
+
+/// Under the state's read lock only the snapshot is taken ([`query::compatibility_check`]); parsing
+/// the schema and comparing, the parts a big schema makes expensive, run off the async
+/// workers and without the lock.
+async fn verdict(
+    node: &AppState,
+    subject: &str,
+    version: Option<&str>,
+    params: &Params,
+    body: SchemaBody,
+) -> Result<serde_json::Value, ApiError> {
     let selector = version.map(VersionSelector::parse).transpose()?;
     let input = body.input()?;
     let normalize = params.flag("normalize");
@@ -58,27 +77,29 @@ async fn check(
     if verbose {
         body["messages"] = json!(messages);
     }
-    Ok(ok(&body))
+    Ok(body)
 }
 
 async fn against_all(
     State(node): State<AppState>,
+    recorder: Recorder,
     viewer: Viewer,
     PathParams(subject): PathParams<String>,
     params: Params,
     JsonBody(body): JsonBody<SchemaBody>,
 ) -> Result<Response, ApiError> {
     viewer.may_reference(body.references.as_deref())?;
-    check(&node, &subject, None, &params, body).await
+    check(&node, &recorder, &subject, None, &params, body).await
 }
 
 async fn against_one(
     State(node): State<AppState>,
+    recorder: Recorder,
     viewer: Viewer,
     PathParams((subject, version)): PathParams<(String, String)>,
     params: Params,
     JsonBody(body): JsonBody<SchemaBody>,
 ) -> Result<Response, ApiError> {
     viewer.may_reference(body.references.as_deref())?;
-    check(&node, &subject, Some(&version), &params, body).await
+    check(&node, &recorder, &subject, Some(&version), &params, body).await
 }

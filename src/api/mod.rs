@@ -9,7 +9,9 @@ pub mod auth;
 mod compatibility;
 mod config;
 pub mod error;
+pub mod metrics;
 mod mode;
+pub mod request_id;
 mod schemas;
 mod subjects;
 mod users;
@@ -54,16 +56,23 @@ pub const MAX_SUBJECT_BYTES: usize = 1024;
 
 pub type AppState = Arc<Node>;
 
-/// The service as served: the API, auth in front of it when `auth` is given (see
-/// [`auth::layer`]), request tracing, and Confluent's tolerance of a trailing slash
+/// The service as served: the API and `/metrics`, auth in front of them when `auth` is given
+/// (see [`auth::layer`]), request metrics around that ([`metrics::track`]), request ids and
+/// spans outermost ([`request_id::layer`]), and Confluent's tolerance of a trailing slash
 /// (`/subjects/`), which must be trimmed before routing.
 pub fn app(
     node: Arc<Node>,
     auth: Option<Arc<Authenticator>>,
     max_body_bytes: usize,
 ) -> NormalizePath<Router> {
-    let app = auth::layer(router(node, max_body_bytes), auth)
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let metrics = Arc::new(metrics::Metrics::new());
+    let api = router(node.clone(), max_body_bytes).merge(metrics::router(node, metrics.clone()));
+    let app = auth::layer(api, auth)
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
+        .layer(axum::middleware::from_fn(request_id::layer));
     NormalizePathLayer::trim_trailing_slash().layer(app)
 }
 

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::auth::Viewer;
 use super::error::ApiError;
+use super::metrics::{Recorder, Registration};
 use super::{off_the_runtime, ok, AppState, JsonBody, Params, PathParams, VersionBody};
 use crate::registry::command::{self, Register};
 use crate::registry::error::RegistryError;
@@ -106,6 +107,7 @@ async fn list_versions(
 
 async fn register(
     State(node): State<AppState>,
+    recorder: Recorder,
     viewer: Viewer,
     PathParams(subject): PathParams<String>,
     params: Params,
@@ -121,9 +123,21 @@ async fn register(
         version,
         normalize: params.flag("normalize"),
     };
-    let id = node
-        .write(move |state| command::register(state, req).map(|r| (r.id, r.records)))
+    let (id, registration) = node
+        .write(move |state| {
+            command::register(state, req).map(|r| {
+                let registration = if r.records.is_empty() {
+                    Registration::Existing
+                } else if state.schema(r.id).is_none() {
+                    Registration::NewId
+                } else {
+                    Registration::NewVersion
+                };
+                ((r.id, registration), r.records)
+            })
+        })
         .await?;
+    recorder.registration(registration);
     Ok(ok(&json!({ "id": id })))
 }
 
@@ -192,6 +206,7 @@ async fn referenced_by(
 
 async fn delete_version(
     State(node): State<AppState>,
+    recorder: Recorder,
     PathParams((subject, version)): PathParams<(String, String)>,
     params: Params,
 ) -> Result<Response, ApiError> {
@@ -200,11 +215,13 @@ async fn delete_version(
     let deleted = node
         .write(move |s| command::delete_version(s, &subject, selector, permanent))
         .await?;
+    recorder.deleted(1);
     Ok(ok(&deleted))
 }
 
 async fn delete_subject(
     State(node): State<AppState>,
+    recorder: Recorder,
     PathParams(subject): PathParams<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
@@ -212,5 +229,6 @@ async fn delete_subject(
     let versions = node
         .write(move |s| command::delete_subject(s, &subject, permanent))
         .await?;
+    recorder.deleted(versions.len());
     Ok(ok(&versions))
 }

@@ -1,0 +1,85 @@
+//! `X-Request-Id`: every request gets an id, and a tracing span that carries it with the
+//! method, route, status and latency, so a client's report, a proxy's access log and our own
+//! log lines can be matched up.
+//!
+//! An id the client (or a proxy in front) sends is kept when it is sane — 1 to
+//! [`MAX_LEN`] visible ASCII characters — so it can be followed across services; anything else
+//! (empty, too long, spaces, control or non-ASCII bytes that would garble a log line) is
+//! replaced by a fresh UUID. The id goes back as `X-Request-Id` on every response, refusals by
+//! the auth layer and unmatched routes included: [`layer`] is the outermost router layer.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::field::Empty;
+use tracing::Instrument;
+
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest client-chosen id kept (UUIDs are 36, W3C trace ids 32, AWS's ~40).
+pub const MAX_LEN: usize = 128;
+
+/// Route label for a request no route matched (see `api::metrics`).
+pub const UNMATCHED: &str = "unmatched";
+
+/// The request's id, for handlers and layers inside [`layer`].
+#[derive(Debug, Clone)]
+pub struct RequestId(pub HeaderValue);
+
+/// Whether a client's id may be kept as it is.
+pub fn sane(id: &[u8]) -> bool {
+    (1..=MAX_LEN).contains(&id.len()) && id.iter().all(|b| b.is_ascii_graphic())
+}
+
+/// The route template the router matched (`/subjects/{subject}/versions`), never the raw
+/// path: subject names stay out of labels and span fields, and their number stays bounded.
+pub fn route(req: &Request) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED, MatchedPath::as_str)
+        .to_owned()
+}
+
+pub async fn layer(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = match req.headers().get(&HEADER) {
+        Some(sent) if sane(sent.as_bytes()) => sent.clone(),
+        _ => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+            .expect("a UUID is a header value"),
+    };
+    req.headers_mut().insert(HEADER, id.clone());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or_default(),
+        method = %req.method(),
+        route = route(&req),
+        status = Empty,
+        latency_ms = Empty,
+    );
+    let mut response = next.run(req).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
+    span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+    span.in_scope(|| tracing::debug!("answered"));
+    response.headers_mut().insert(HEADER, id);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sane_ids() {
+        assert!(sane(b"abc-123"));
+        assert!(sane(&[b'a'; MAX_LEN]));
+        assert!(!sane(&[b'a'; MAX_LEN + 1]));
+        assert!(!sane(b""));
+        assert!(!sane(b"a b"));
+        assert!(!sane(b"a\tb"));
+        assert!(!sane("é".as_bytes()));
+    }
+}
