@@ -86,12 +86,21 @@ fn defaults() -> BTreeMap<&'static str, String> {
         ("--listen", c.listen.to_string()),
         ("--store", c.store.clone()),
         ("--max-body-bytes", c.max_body_bytes.to_string()),
-        ("--http-header-read-timeout-secs", secs(h.header_read_timeout)),
+        (
+            "--http-header-read-timeout-secs",
+            secs(h.header_read_timeout),
+        ),
         ("--http-idle-timeout-secs", secs(h.idle_timeout)),
         ("--http-body-read-timeout-secs", secs(h.body_read_timeout)),
         ("--max-connections", h.max_connections.to_string()),
-        ("--tls-cert", opt(c.tls.as_ref().map(|t| t.cert.display().to_string()))),
-        ("--tls-key", opt(c.tls.as_ref().map(|t| t.key.display().to_string()))),
+        (
+            "--tls-cert",
+            opt(c.tls.as_ref().map(|t| t.cert.display().to_string())),
+        ),
+        (
+            "--tls-key",
+            opt(c.tls.as_ref().map(|t| t.key.display().to_string())),
+        ),
         ("--tls-client-ca", "none".to_string()),
         ("--tls-client-cert-required", "false".to_string()),
         ("--kafka-security-protocol", k.security_protocol.clone()),
@@ -105,17 +114,29 @@ fn defaults() -> BTreeMap<&'static str, String> {
             "--kafka-ssl-ca-location",
             opt(k.ssl_ca_location.as_ref().map(|p| p.display().to_string())),
         ),
-        ("--kafka-replication-factor", k.replication_factor.to_string()),
+        (
+            "--kafka-replication-factor",
+            k.replication_factor.to_string(),
+        ),
         ("--kafka-timeout-ms", ms(k.timeout)),
         ("--kafka-init-timeout-ms", ms(k.init_timeout)),
         ("--kafka-fetch-wait-ms", ms(k.fetch_wait)),
         ("--kafka-users-topic", k.users_topic.clone()),
         ("--auth-enabled", a.enabled.to_string()),
-        ("--auth-credential-cache-ttl-secs", secs(a.credential_cache_ttl)),
-        ("--auth-credential-cache-max-secs", secs(a.credential_cache_max)),
+        (
+            "--auth-credential-cache-ttl-secs",
+            secs(a.credential_cache_ttl),
+        ),
+        (
+            "--auth-credential-cache-max-secs",
+            secs(a.credential_cache_max),
+        ),
         ("--auth-session-ttl-secs", secs(a.session_ttl)),
         ("--auth-max-failed-logins", a.max_failed_logins.to_string()),
-        ("--auth-failed-login-refill-secs", secs(a.failed_login_refill)),
+        (
+            "--auth-failed-login-refill-secs",
+            secs(a.failed_login_refill),
+        ),
     ])
 }
 
@@ -187,7 +208,9 @@ fn every_documented_file_key_loads_from_a_toml_file() {
         };
         match row.file_key.split_once("] ") {
             Some((table, key)) => {
-                let body = tables.entry(table.trim_start_matches('[').into()).or_default();
+                let body = tables
+                    .entry(table.trim_start_matches('[').into())
+                    .or_default();
                 body.push_str(&format!("{key} = {value}\n"));
             }
             None => top.push_str(&format!("{} = {value}\n", row.file_key)),
@@ -197,8 +220,8 @@ fn every_documented_file_key_loads_from_a_toml_file() {
         top.push_str(&format!("[{table}]\n{body}"));
     }
     std::fs::write(&path, &top).unwrap();
-    let config = Config::load(Some(&path), Overrides::default())
-        .unwrap_or_else(|e| panic!("{e}\n{top}"));
+    let config =
+        Config::load(Some(&path), Overrides::default()).unwrap_or_else(|e| panic!("{e}\n{top}"));
     assert_eq!(config.listen.port(), 9999);
     assert!(config.auth.enabled);
     assert_eq!(config.kafka.sasl_username.as_deref(), Some("u"));
@@ -351,9 +374,15 @@ fn what_schemata_cannot_honour_is_refused_with_what_to_do() {
         assert!(err.contains("schema-registry.properties"), "names the file: {err}");
     }
     for (file, says) in [
-        ("listeners=https://0.0.0.0:8443\nssl.keystore.location=/k.jks\n", "SCHEMATA_TLS_CERT"),
+        (
+            "listeners=https://0.0.0.0:8443\nssl.keystore.location=/k.jks\n",
+            "SCHEMATA_TLS_CERT",
+        ),
         ("kafkastore.connection.url=zk:2181\n", "ZooKeeper"),
-        ("kafkastore.bootstrap.servers=PLAINTEXT://nohost\n", "host:port"),
+        (
+            "kafkastore.bootstrap.servers=PLAINTEXT://nohost\n",
+            "host:port",
+        ),
     ] {
         let err = load(file).unwrap_err().to_string();
         assert!(err.contains(says), "{file}:\n{err}");
