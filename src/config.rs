@@ -1,4 +1,10 @@
-//! One typed configuration: TOML file < environment (`SCHEMATA_*`) < command-line flags.
+//! One typed configuration: file < environment (`SCHEMATA_*`) < command-line flags. The file is
+//! TOML, or Confluent's `schema-registry.properties` when its name ends in `.properties`
+//! (`confluent`). `docs/configuration.md` lists every setting; `tests/configuration.rs` keeps
+//! it true to the flags below.
+
+mod confluent;
+mod properties;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -157,6 +163,28 @@ impl HttpLimits {
 }
 
 impl Config {
+    /// One file's overrides; Confluent's properties keys it ignores are logged as warnings.
+    fn read_file(path: &PathBuf) -> anyhow::Result<Overrides> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        let invalid = |e: &dyn std::fmt::Display| {
+            anyhow::anyhow!("invalid config file {}: {e}", path.display())
+        };
+        if path.extension().is_some_and(|e| e == "properties") {
+            let props = properties::parse(&text).map_err(|e| invalid(&e))?;
+            let translated = confluent::translate(props).map_err(|e| invalid(&e))?;
+            for key in &translated.ignored {
+                tracing::warn!(
+                    "{}: Confluent property '{key}' has no Schemata equivalent; ignored",
+                    path.display()
+                );
+            }
+            Ok(translated.overrides)
+        } else {
+            toml::from_str(&text).map_err(|e| invalid(&e))
+        }
+    }
+
     /// The config a TOML text alone gives (tests).
     #[cfg(test)]
     fn load_str(toml: &str) -> anyhow::Result<Config> {
@@ -166,16 +194,11 @@ impl Config {
         Config::load(Some(&path), Overrides::default())
     }
 
-    /// Builds the config from an optional TOML file and the env/flag overrides.
+    /// Builds the config from an optional file (TOML, or Confluent's `.properties`) and the
+    /// env/flag overrides.
     pub fn load(file: Option<&PathBuf>, cli: Overrides) -> anyhow::Result<Config> {
-        let from_file: Overrides = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("cannot read config file {}: {e}", path.display())
-                })?;
-                toml::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?
-            }
+        let from_file = match file {
+            Some(path) => Self::read_file(path)?,
             None => Overrides::default(),
         };
         let d = Config::default();

@@ -6,7 +6,8 @@ use crate::config::{Config, Overrides};
 
 #[derive(Debug, Default, clap::Args)]
 pub struct ServeArgs {
-    /// TOML config file (keys: listen, store, max_body_bytes, and a [kafka] table)
+    /// Config file: TOML (docs/configuration.md), or Confluent's schema-registry.properties
+    /// when the name ends in .properties
     #[arg(long, env = "SCHEMATA_CONFIG")]
     config: Option<PathBuf>,
     #[command(flatten)]

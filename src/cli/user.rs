@@ -17,7 +17,7 @@ use crate::config::{Config, Overrides};
 
 #[derive(Debug, clap::Args)]
 pub struct UserArgs {
-    /// TOML config file; its `store` names the database
+    /// Config file (TOML, or Confluent's .properties); its store names the database
     #[arg(long, env = "SCHEMATA_CONFIG")]
     config: Option<PathBuf>,
     /// Store URL (sqlite://PATH); overrides the config file
