@@ -134,3 +134,14 @@ fn every_route_in_the_code_is_documented() {
         "routes missing from openapi.yaml: {missing:?}"
     );
 }
+
+#[tokio::test]
+async fn the_server_serves_this_description() {
+    let s = TestServer::start().await;
+    let (status, body) = s.get("/openapi.yaml").await;
+    assert_eq!(status, 200);
+    let served = body.as_str().expect("YAML, not JSON");
+    let file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap();
+    assert_eq!(served, file);
+}

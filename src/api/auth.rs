@@ -1,5 +1,5 @@
 //! The HTTP side of auth (see [`crate::auth`]): a middleware that authenticates every request
-//! but `/health` and `GET /metrics` and authorizes it by role and subject grant. Applied by [`layer`] only when
+//! but `/health`, `GET /metrics` and `GET /openapi.yaml` and authorizes it by role and subject grant. Applied by [`layer`] only when
 //! `[auth] enabled`, so nothing changes otherwise; refusals are [`ApiError`]s, rendered (with
 //! their challenges) in `api::error`. The admin-only `/admin/users` resource is `api::users`.
 //!
@@ -89,6 +89,8 @@ pub fn requirement(method: &Method, path: &str, query: Option<&str>) -> Requirem
         // Counts and route templates only — no subject names, no schema content — and
         // scrapers rarely carry credentials (see `api::metrics`).
         ["metrics"] if read => Requirement::Open,
+        // The API's description is public knowledge (it is in the repository).
+        ["openapi.yaml"] if read => Requirement::Open,
         ["admin", ..] => admin,
         ["subjects", s] if *method == Method::POST => Need(Role::Read, subject(s)),
         ["subjects", s] | ["subjects", s, "versions", _] if *method == Method::DELETE => delete(s),
@@ -263,6 +265,7 @@ mod tests {
         let any = |r| Requirement::Role(r, Target::Any);
         assert_eq!(need(M::GET, "/health"), Requirement::Open);
         assert_eq!(need(M::GET, "/metrics"), Requirement::Open);
+        assert_eq!(need(M::GET, "/openapi.yaml"), Requirement::Open);
         assert_eq!(need(M::DELETE, "/metrics"), any(Role::Admin));
         assert_eq!(need(M::GET, "/admin/users"), any(Role::Admin));
         assert_eq!(need(M::GET, "/subjects"), any(Role::Read));

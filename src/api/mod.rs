@@ -39,6 +39,10 @@ use crate::registry::record::Reference;
 use crate::registry::state::VersionEntry;
 use error::ApiError;
 
+/// `openapi.yaml`, served at `/openapi.yaml`: built in, so the description always matches the
+/// binary answering.
+const OPENAPI: &str = include_str!("../../openapi.yaml");
+
 /// The content type of every response, as Confluent sends it.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
@@ -88,6 +92,11 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
         .route(
             "/health",
             get(|| async { respond(StatusCode::OK, &json!({"status": "UP"})) }),
+        )
+        // The API's own description, for client generators and API tools (Schemata extension).
+        .route(
+            "/openapi.yaml",
+            get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }),
         )
         .route("/v1/metadata/id", get(metadata_id))
         // Contexts are a Confluent multi-tenancy feature; Schemata has only the default one,
