@@ -34,24 +34,33 @@ pub use config::Config;
 pub use node::Node;
 
 /// Opens the store, replays it, and serves the API on `listener` until `shutdown` resolves;
-/// then finishes in-flight requests and releases the store.
+/// then finishes in-flight requests and releases the store (which closes the users log too).
+/// `shutdown` resolving during start-up (a long replay, a broker that is not there) stops it.
 pub async fn serve(
     config: &Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = store::Store::open_with(&config.store, &config.kafka).await?;
-    let auth = auth::Authenticator::open(&config.auth, &store, &config.kafka).await?;
-    let node = Node::open(store).await?;
-    let app = api::app(node.clone(), auth.clone(), config.max_body_bytes);
+    let mut shutdown = Box::pin(shutdown);
+    let opened = async {
+        let store = store::Store::open_with(&config.store, &config.kafka).await?;
+        let auth = auth::Authenticator::open(&config.auth, &store).await?;
+        let node = Node::open(store).await?;
+        anyhow::Ok((node, auth))
+    };
+    let (node, auth) = tokio::select! {
+        opened = opened => opened?,
+        () = &mut shutdown => {
+            tracing::info!("stopped during start-up");
+            return Ok(());
+        }
+    };
+    let app = api::app(node.clone(), auth, config.max_body_bytes);
     let addr = listener.local_addr()?;
     let tls = config.tls.is_some();
     tracing::info!(%addr, tls, store = %config.store, "schemata listening");
     server::serve(listener, app, config.tls.as_ref(), &config.http, shutdown).await?;
     node.close().await;
-    if let Some(auth) = auth {
-        auth.users().close().await;
-    }
     tracing::info!("schemata stopped");
     Ok(())
 }

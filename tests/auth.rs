@@ -38,7 +38,7 @@ async fn open_users(dir: &TempDir) -> (schemata::store::Store, Arc<UserStore>) {
     let store = schemata::store::Store::open_with(&config.store, &config.kafka)
         .await
         .unwrap();
-    let users = UserStore::open(&store, &config.kafka).await.unwrap();
+    let users = UserStore::open(&store).await.unwrap();
     (store, users)
 }
 
@@ -1647,5 +1647,27 @@ async fn users_of_a_release_with_user_tables_carry_over() {
         scram_salt(&server, "ghost").await,
         fake_salt(&secret, "ghost")
     );
-    server.stop().await;
+    let dir = server.stop().await;
+
+    // Old tables written again after the conversion (an older release on a copy of the file):
+    // users in both places are refused, not silently dropped from either.
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new().filename(TestServer::db_path(&dir)),
+    )
+    .await
+    .unwrap();
+    sqlx::query(include_str!("legacy/insert_secret.sql"))
+        .bind("unknown_user_salt")
+        .bind(&secret[..])
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let config = TestServer::config_for(&dir);
+    let store = schemata::store::Store::open_with(&config.store, &config.kafka)
+        .await
+        .unwrap();
+    let refused = UserStore::open(&store).await.err().expect("refused");
+    assert!(refused.to_string().contains("both in the old"), "{refused}");
+    store.close().await;
 }

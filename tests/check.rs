@@ -456,7 +456,7 @@ async fn add_writer(dir: &tempfile::TempDir, name: &str, password: &str) {
     let store = schemata::store::Store::open_with(&config.store, &config.kafka)
         .await
         .unwrap();
-    let users: Arc<UserStore> = UserStore::open(&store, &config.kafka).await.unwrap();
+    let users: Arc<UserStore> = UserStore::open(&store).await.unwrap();
     let user = User::new(name, password, Role::Write, vec![]).unwrap();
     assert!(users.insert(&user).await.unwrap());
     drop(users);

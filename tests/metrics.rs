@@ -197,7 +197,7 @@ async fn auth_failures_are_counted_by_reason() {
         let store = schemata::store::Store::open_with(&config.store, &config.kafka)
             .await
             .unwrap();
-        let users: Arc<UserStore> = UserStore::open(&store, &config.kafka).await.unwrap();
+        let users: Arc<UserStore> = UserStore::open(&store).await.unwrap();
         let reader = User::new("reader", "reader-pw-Zq8!", Role::Read, vec![]).unwrap();
         assert!(users.insert(&reader).await.unwrap());
         drop(users);

@@ -284,7 +284,7 @@ async fn basic_credentials_for_source_and_target() {
         let store = schemata::store::Store::open_with(&config.store, &config.kafka)
             .await
             .unwrap();
-        let users = UserStore::open(&store, &config.kafka).await.unwrap();
+        let users = UserStore::open(&store).await.unwrap();
         let user = User::new(name, password, Role::Admin, vec![]).unwrap();
         assert!(users.insert(&user).await.unwrap());
         drop(users);

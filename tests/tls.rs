@@ -166,7 +166,7 @@ async fn mtls_server(
     use schemata::auth::{Role, User};
     let store_url = format!("sqlite://{}", dir.path().join("schemata.db").display());
     let store = schemata::store::Store::open(&store_url).await.unwrap();
-    let users = schemata::auth::store::UserStore::open(&store, &Default::default())
+    let users = schemata::auth::store::UserStore::open(&store)
         .await
         .unwrap();
     for (name, role, grants) in [

@@ -181,7 +181,7 @@ mod tests {
         let store = crate::store::Store::open_with("memory://", &Default::default())
             .await
             .unwrap();
-        UserAdmin::new(UserStore::open(&store, &Default::default()).await.unwrap())
+        UserAdmin::new(UserStore::open(&store).await.unwrap())
     }
 
     const PASSWORD: &str = "a-long-password";

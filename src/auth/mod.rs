@@ -178,12 +178,11 @@ impl Authenticator {
     pub async fn open(
         config: &AuthConfig,
         store: &crate::store::Store,
-        kafka: &crate::store::kafka::KafkaConfig,
     ) -> anyhow::Result<Option<Arc<Authenticator>>> {
         if !config.enabled {
             return Ok(None);
         }
-        let users = UserStore::open(store, kafka)
+        let users = UserStore::open(store)
             .await
             .map_err(|e| anyhow::anyhow!("cannot load users: {e}"))?;
         Ok(Some(Arc::new(Authenticator::new(users, config.clone()))))

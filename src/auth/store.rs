@@ -100,7 +100,7 @@ impl UserStore {
     /// The users of `store` (its users log; the Kafka settings, the users topic included, are
     /// those `store` was opened with). Moves users an older release kept in SQLite tables into
     /// the log, loads them all, and on Kafka starts tailing the topic.
-    pub async fn open(store: &Store, _kafka: &KafkaConfig) -> Result<Arc<UserStore>, StoreError> {
+    pub async fn open(store: &Store) -> Result<Arc<UserStore>, StoreError> {
         let log = store.users().await?;
         let adopted = store.adopt_legacy_users(legacy_records).await?;
         if adopted > 0 {

@@ -98,7 +98,7 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
             ),
             e => e.into(),
         })?;
-    let result = match UserStore::open(&store, &config.kafka).await {
+    let result = match UserStore::open(&store).await {
         Ok(users) => execute(&UserAdmin::new(users), args.command).await,
         Err(e) => Err(anyhow::anyhow!("cannot load users: {e}")),
     };

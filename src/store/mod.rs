@@ -58,6 +58,9 @@ pub enum StoreError {
     /// The log refused a record as such (too large, say); retrying cannot help.
     #[error("the log refused the record: {0}")]
     Refused(String),
+    /// The store holds something contradictory that needs an operator (see the message).
+    #[error("{0}")]
+    Conflict(String),
     /// A write was not confirmed in time; it may still land (Confluent's 50002).
     #[error("timed out: {0}")]
     Timeout(String),

@@ -132,9 +132,9 @@ impl SqlStore {
 
     /// Moves what an older release kept in its `users` and `auth_secrets` tables into the users
     /// log, as the records `encode` makes of them (it may refuse a corrupt row), in one
-    /// transaction: appended only while the log is still empty, and the old tables emptied in
-    /// the same transaction, so a crash part-way leaves either the old tables or the records.
-    /// Returns how many records.
+    /// transaction: appended only while the log is still empty (both holding users is refused),
+    /// and the old tables emptied in the same transaction, so a crash part-way leaves either
+    /// the old tables or the records. Returns how many records.
     pub async fn adopt_legacy_users(
         &self,
         encode: impl FnOnce(LegacyUsers) -> Result<Vec<RawRecord>, StoreError>,
@@ -179,11 +179,19 @@ impl SqlStore {
         }
         let mut adopted = 0;
         if !legacy.is_empty() {
-            if log_empty {
-                let records = encode(legacy)?;
-                adopted = records.len();
-                append_rows(conn, Table::UserRecords, &records).await?;
+            // Both hold users only if something wrote the old tables after a conversion (an
+            // older release on a copy of the file): refuse rather than drop either.
+            if !log_empty {
+                return Err(StoreError::Conflict(format!(
+                    "the database has users both in the old `users`/`auth_secrets` tables ({} \
+                     rows) and in the users log; move them by hand (`schemata user`) and empty \
+                     the old tables",
+                    legacy.users.len() + legacy.secrets.len()
+                )));
             }
+            let records = encode(legacy)?;
+            adopted = records.len();
+            append_rows(conn, Table::UserRecords, &records).await?;
             sqlx::query(include_str!("sql/legacy/forget.sql"))
                 .execute(&mut *conn)
                 .await?;
