@@ -58,10 +58,11 @@ RUN groupadd --system --gid 10001 schemata \
 
 COPY --from=build /out/schemata /usr/local/bin/schemata
 
-# The SQLite store (the default) keeps its file in the volume; for Kafka set
-# SCHEMATA_STORE=kafka://HOST:PORT/_schemas (the volume then stays empty).
-ENV SCHEMATA_LISTEN=0.0.0.0:8081 \
-    SCHEMATA_STORE=sqlite:///var/lib/schemata/schemata.db
+# The defaults need no variable: `listen` is 0.0.0.0:8081, and the SQLite store (the default)
+# is ./schemata.db, in the volume because the working directory is. For Kafka set
+# SCHEMATA_STORE=kafka://HOST:PORT/_schemas (the volume then stays empty). No ENV here on
+# purpose: a SCHEMATA_* variable set by the image would override a mounted config file's
+# `store` or `listen` (file < environment < flags).
 VOLUME ["/var/lib/schemata"]
 WORKDIR /var/lib/schemata
 USER 10001:10001

@@ -241,16 +241,18 @@ fn the_runtime_stage_runs_serve_as_a_non_root_user_on_8081_with_sqlite_in_the_vo
     assert_eq!(exec_form(the(&stage, "ENTRYPOINT")), ["schemata"]);
     assert_eq!(exec_form(the(&stage, "CMD")), ["serve"]);
 
+    // No SCHEMATA_* in the image: it would override a mounted config file's settings.
     let env = environment(&stage);
-    assert_eq!(env["SCHEMATA_LISTEN"], "0.0.0.0:8081");
+    assert!(
+        env.keys().all(|k| !k.starts_with("SCHEMATA_")),
+        "the image sets {env:?}"
+    );
+    // The default store is ./schemata.db: the working directory is the volume.
     let volume = exec_form(the(&stage, "VOLUME"));
     assert_eq!(volume.len(), 1);
-    let store = env["SCHEMATA_STORE"]
-        .strip_prefix("sqlite://")
-        .expect("the default store is SQLite");
     assert_eq!(
-        Path::new(store).parent(),
-        Some(Path::new(&volume[0])),
+        the(&stage, "WORKDIR"),
+        volume[0],
         "the SQLite file lives in the volume"
     );
     assert!(
@@ -345,13 +347,12 @@ fn the_health_check_passes_against_the_server_and_fails_otherwise() {
     let mut argv = exec_form(the(&stage, "ENTRYPOINT"));
     argv.extend(exec_form(the(&stage, "CMD")));
     assert_eq!(argv[0], "schemata");
-    let store = format!("sqlite://{}", dir.path().join("schemata.db").display());
     let mut server = Server(
         Command::new(env!("CARGO_BIN_EXE_schemata"))
             .args(&argv[1..])
             .envs(environment(&stage))
             .env("SCHEMATA_LISTEN", &listen)
-            .env("SCHEMATA_STORE", &store)
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -372,7 +373,7 @@ fn the_health_check_passes_against_the_server_and_fails_otherwise() {
     }
     assert!(
         dir.path().join("schemata.db").exists(),
-        "the server used SCHEMATA_STORE from the environment"
+        "the server kept its default store in its working directory"
     );
 
     drop(server);
