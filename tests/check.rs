@@ -279,6 +279,23 @@ async fn errors_exit_with_2() {
         assert_eq!(run.code, 2, "{run:?}");
         assert!(run.stderr.contains(&path.display().to_string()), "{run:?}");
     }
+    // Credentials in the URL are refused, and not echoed.
+    let with_password = server.url.replacen("http://", "http://u:hunter2@", 1);
+    let run = schemata(
+        &[
+            "check",
+            "--url",
+            &with_password,
+            "--schema",
+            &pair("s", &file),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("holds credentials"), "{run:?}");
+    assert!(!format!("{run:?}").contains("hunter2"), "{run:?}");
+
     // Nothing to check, or a malformed pair: also 2 (clap's usage errors are 2 as well).
     assert_eq!(
         schemata(&["check", "--url", &server.url], &[]).await.code,

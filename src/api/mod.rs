@@ -54,10 +54,6 @@ const ACCEPTED_TYPES: [&str; 4] = [
     "application/octet-stream",
 ];
 
-/// Longest subject name accepted. Kafka topic names stop at 249 bytes; record-name strategies
-/// add a fully qualified name, so this leaves room for both while bounding what clients send.
-pub const MAX_SUBJECT_BYTES: usize = 1024;
-
 pub type AppState = Arc<Node>;
 
 /// The service as served: the API and `/metrics`, auth in front of them when `auth` is given
@@ -252,12 +248,6 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathPar
             .map(|p| PathParams(p.0))
             .map_err(|e| ApiError::Malformed(e.body_text()))
     }
-}
-
-/// Refuses subject names Confluent would not store, and bounds their length.
-pub fn check_subject(subject: &str) -> Result<(), ApiError> {
-    crate::registry::ids::Subject::new(subject)?;
-    Ok(())
 }
 
 /// A subject version as Confluent renders it.

@@ -189,7 +189,7 @@ impl UserStore {
 
     /// Changes the user `name` as stored now — read afresh, not from a copy taken earlier, so
     /// a change made meanwhile elsewhere is not undone — and returns the result; `None` if
-    /// there is no such user. Callers serialize their changes (`Authenticator::user_writes`);
+    /// there is no such user. Callers serialize their changes (`auth::admin::UserAdmin`);
     /// across nodes, two changes to one user within the same few milliseconds may still race.
     pub async fn modify(
         &self,

@@ -164,6 +164,17 @@ impl RegistryClient {
                 "registry URL must start with http:// or https://: {url}"
             )));
         }
+        // Credentials in the URL would show in `ps`, shell history and every error message.
+        // Not echoed: the URL itself holds them.
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| ClientError::Setup(format!("bad registry URL: {e}")))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(ClientError::Setup(
+                "the registry URL holds credentials: pass them with --user and --password-env \
+                 (or --basic-auth-env) instead"
+                    .into(),
+            ));
+        }
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .connect_timeout(Duration::from_secs(10))

@@ -440,8 +440,9 @@ async fn plan(target: &RegistryClient, versions: &[SourceVersion]) -> anyhow::Re
     Ok(steps)
 }
 
-/// Puts the target in IMPORT mode (see the module comment for `force`), and removes subject
-/// modes that would override it; [`copy_settings`] sets the source's afterwards.
+/// Puts the target in IMPORT mode (see the module comment for `force`). Subject modes that
+/// would override it are removed subject by subject during the copy; [`copy_settings`] sets
+/// the source's afterwards.
 async fn enter_import(target: &RegistryClient, prior: &str) -> anyhow::Result<()> {
     if prior != "IMPORT" {
         let subjects = target.get("/subjects?deleted=true").await?;

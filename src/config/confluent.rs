@@ -120,6 +120,9 @@ fn refuse_weakening(props: &BTreeMap<String, String>) -> anyhow::Result<()> {
         "resource.extension.class",
         "schema.registry.resource.extension.class",
         "confluent.schema.registry.authorizer.class",
+        // Where Confluent's security plugins install their authentication filters.
+        "rest.servlet.initializor.classes",
+        "websocket.servlet.initializor.classes",
         "kafkastore.ssl.keystore.location",
     ] {
         if props.contains_key(key) {

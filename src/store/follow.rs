@@ -1,6 +1,6 @@
 //! Following a log: reading it to its end, catching up to an offset, and tailing it for what
-//! other writers append — for anything that folds a log into a view: the schema node, the users
-//! view, and followers of another node's `_schemas`.
+//! other writers append — for anything that folds a log into a view: the schema node and the
+//! users view (which tails its log on Kafka, where other nodes and the CLI write it too).
 //!
 //! A [`Fold`] says where it stands ([`Fold::applied`]) and applies a batch of records; the
 //! [`Follower`] does the reading. One catch-up runs at a time per follower: a Kafka consumer has

@@ -259,7 +259,8 @@ impl Store {
         }
     }
 
-    /// Appends records to `_schemas` in order, atomically; returns the offset of the last one.
+    /// Appends records to `_schemas` in order (atomically on SQLite and memory; on Kafka in
+    /// order but not atomically, see [`kafka`]); returns the offset of the last one.
     /// `max_id` is the highest schema id the registry has allocated, kept where the log
     /// compacts at once (see [`Store::id_watermark`]).
     pub async fn append(&self, records: &[RawRecord], max_id: i32) -> Result<i64, StoreError> {
