@@ -1,18 +1,25 @@
 //! Schemata: a Confluent-compatible schema registry for Apache Kafka (Avro).
 //!
-//! How a request flows, and where each part lives:
+//! The modules, bottom layer first (each uses only modules above it in this list; the test
+//! `tests/architecture.rs` checks it, and `docs/architecture.md` tells the whole story):
 //!
-//! - [`api`] — axum handlers, one module per REST resource; parses requests, renders Confluent's
-//!   response shapes and maps every error to Confluent's `error_code` in `api::error`.
-//! - [`node`] — one running registry: shared in-memory state, the store, the writer lock.
-//!   Reads never touch the store; writes append records and answer once they are applied.
-//! - [`registry`] — the pure core: the `_schemas` record format, the state folded from it,
-//!   commands that turn requests into records, Avro canonical form and compatibility.
-//! - [`store`] — the log the state is folded from: SQLite (embedded default), a Kafka
-//!   `_schemas` topic, or memory.
-//! - [`config`] — the one configuration struct (file < env < flags).
+//! - [`registry`] — the pure core, no I/O: the `_schemas` record format, the state folded from
+//!   it, queries (reads) and commands (writes that return records), submitted schemas, Avro
+//!   canonical form, compatibility, and the domain types (`SchemaId`, `Subject`, `Version`).
+//! - [`store`] — the logs the state is folded from: the schemas log and the users log, on SQLite
+//!   (the embedded default), Kafka topics, or memory; [`store::follow`] reads a log to its end,
+//!   catches up to an offset and tails it, for every fold.
+//! - [`node`] — one running registry: the in-memory state, the store, the one writer. Reads
+//!   never touch the store; a write appends records and answers once they are applied.
+//! - [`auth`] — users (a fold of the users log), passwords, SCRAM, roles and grants, login
+//!   limits, and user management used by both the HTTP API and the CLI.
+//! - [`tls`] — certificates and the client identity a TLS connection carries.
+//! - [`api`] — HTTP: one module per REST resource (Confluent's API, `/admin/users`, `/metrics`),
+//!   the auth middleware, request ids, and [`api::error`], where every error becomes Confluent's
+//!   status and `error_code`.
 //! - [`server`] — the listener: connection cap, client timeouts, TLS, graceful drain.
-//! - [`cli`] — the command line: `schemata serve` and `schemata user …`.
+//! - [`config`] — composes each layer's settings (file or Confluent `.properties` < env < flags).
+//! - [`cli`] — the command line: `serve`, `user`, `check`, `migrate`.
 //!
 //! [`serve`] wires them together; `main.rs` only sets up logging and runs [`cli`].
 

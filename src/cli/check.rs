@@ -68,7 +68,7 @@ pub struct CheckArgs {
     /// A subject and its new schema file (repeatable)
     #[arg(long = "schema", value_name = "SUBJECT=FILE", value_parser = subject_and_file)]
     schemas: Vec<(String, PathBuf)>,
-    /// A directory of new schemas: DIR/<subject>.avsc is checked against <subject>
+    /// A directory of new schemas: DIR/SUBJECT.avsc is checked against SUBJECT
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
     /// After every subject passed, register the schemas and print their ids
@@ -85,7 +85,7 @@ pub struct CheckArgs {
         conflicts_with = "url"
     )]
     previous: Vec<(String, Vec<PathBuf>)>,
-    /// Local mode: DIR/<subject>/ holds a subject's earlier versions, ordered by the number in
+    /// Local mode: DIR/SUBJECT/ holds a subject's earlier versions, ordered by the number in
     /// their file names (1.avsc, 2.avsc, … or v1.avsc, …)
     #[arg(long, value_name = "DIR", conflicts_with = "url")]
     previous_dir: Option<PathBuf>,
