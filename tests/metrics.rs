@@ -168,6 +168,17 @@ async fn metrics_follow_the_registry() {
         .collect();
     assert_eq!(after.get("schemata_schemas"), ids.len() as f64);
     assert_eq!(after.get("schemata_schemas"), 3.0);
+
+    // The permanent delete that follows is the same version leaving: not counted again.
+    assert_eq!(
+        s.delete("/subjects/copy-value?permanent=true").await.0,
+        StatusCode::OK
+    );
+    let last = scrape(&s).await;
+    assert_eq!(
+        last.get("kafka_schema_registry_deleted_count"),
+        after.get("kafka_schema_registry_deleted_count")
+    );
     assert!(after.get("schemata_log_offset") > before.get("schemata_log_offset"));
     s.stop().await;
 }

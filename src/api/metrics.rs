@@ -394,7 +394,8 @@ impl Recorder {
         }
     }
 
-    /// `versions` schema versions deleted (soft or permanent).
+    /// `versions` schema versions soft-deleted. A permanent delete needs a soft one first, so
+    /// it is not counted again.
     pub fn deleted(&self, versions: usize) {
         if let Some(m) = &self.0 {
             m.deleted.inc_by(versions as u64);

@@ -215,7 +215,10 @@ async fn delete_version(
     let deleted = node
         .write(move |s| command::delete_version(s, &subject, selector, permanent))
         .await?;
-    recorder.deleted(1);
+    // A permanent delete follows a soft one: counting both would count the version twice.
+    if !permanent {
+        recorder.deleted(1);
+    }
     Ok(ok(&deleted))
 }
 
@@ -229,6 +232,8 @@ async fn delete_subject(
     let versions = node
         .write(move |s| command::delete_subject(s, &subject, permanent))
         .await?;
-    recorder.deleted(versions.len());
+    if !permanent {
+        recorder.deleted(versions.len());
+    }
     Ok(ok(&versions))
 }
