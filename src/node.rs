@@ -26,6 +26,10 @@
 //!
 //! Reading the log (replay, catching up to an offset) is the store's [`Follower`]'s; the node
 //! only says how a batch is applied to its state.
+//!
+//! On a log other processes append to (Kafka), the node also tails it every [`TAIL_INTERVAL`]:
+//! a schema registered through another node becomes readable here within about that long,
+//! without waiting for this node's next write.
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -33,9 +37,11 @@ use std::time::Instant;
 use crate::registry::error::RegistryError;
 use crate::registry::record::{RawRecord, Record};
 use crate::registry::state::{DecodedRecord, State};
-use crate::store::follow::{Fold, Follower};
+use crate::store::follow::{self, Fold, Follower};
 use crate::store::{Store, StoreError, Stored};
 
+/// How often a node on a shared log (Kafka) reads what other nodes appended.
+const TAIL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 /// How many records replay reads per round trip.
 const BATCH: usize = 10_000;
 /// From how many records a batch is prepared on a blocking thread (on every core): a write's
@@ -94,7 +100,12 @@ impl Node {
             started.elapsed().as_millis()
         );
         node.replayed_in = started.elapsed();
-        Ok(Arc::new(node))
+        let shared = node.store.schemas().shared();
+        let node = Arc::new(node);
+        if shared {
+            follow::tail(&node, |n| &n.follower, TAIL_INTERVAL);
+        }
+        Ok(node)
     }
 
     /// How long the start-up replay took.
@@ -189,6 +200,17 @@ impl Node {
         self.queued.close();
         let _last_write = tokio::time::timeout(self.store.timeout(), self.writer.lock()).await;
         self.store.close().await;
+    }
+}
+
+/// The node as its tailer sees it: its state.
+impl Fold for Node {
+    fn applied(&self) -> i64 {
+        StateFold(&self.state).applied()
+    }
+
+    async fn apply(&self, batch: Vec<Stored>) -> Result<(), StoreError> {
+        StateFold(&self.state).apply(batch).await
     }
 }
 
