@@ -34,6 +34,11 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Authentication and authorization (an `[auth]` table); off by default.
     pub auth: crate::auth::AuthConfig,
+    /// The URL other nodes and clients reach this one at (published when it leads on Kafka).
+    /// Default: derived from `listen` and TLS (0.0.0.0 → the host name).
+    pub advertised_url: Option<String>,
+    /// Whether this node may become the writer of a shared Kafka topic (default true).
+    pub leader_eligibility: bool,
 }
 
 /// The longest timeout accepted in the configuration: a day is already absurd for any of them,
@@ -50,6 +55,8 @@ impl Default for Config {
             tls: None,
             kafka: KafkaConfig::default(),
             auth: crate::auth::AuthConfig::default(),
+            advertised_url: None,
+            leader_eligibility: true,
         }
     }
 }
@@ -106,6 +113,17 @@ pub struct Overrides {
         default_missing_value = "true"
     )]
     pub tls_client_cert_required: Option<bool>,
+    /// URL other nodes reach this one at (default from --listen)
+    #[arg(long, env = "SCHEMATA_ADVERTISED_URL")]
+    pub advertised_url: Option<String>,
+    /// Whether this node may lead (write) a shared Kafka topic (default true)
+    #[arg(
+        long,
+        env = "SCHEMATA_LEADER_ELIGIBILITY",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub leader_eligibility: Option<bool>,
     /// Kafka client settings (a `[kafka]` table in the file)
     #[command(flatten)]
     #[serde(default)]
@@ -163,6 +181,33 @@ impl HttpLimits {
 }
 
 impl Config {
+    /// The URL this node advertises: `advertised_url`, or one derived from `listen` (an
+    /// unspecified address becomes the host name, else 127.0.0.1).
+    pub fn advertised_url(&self) -> String {
+        if let Some(url) = &self.advertised_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let port = self.listen.port();
+        let host = if self.listen.ip().is_unspecified() {
+            std::env::var("HOSTNAME")
+                .ok()
+                .filter(|h| !h.is_empty())
+                .or_else(|| {
+                    std::fs::read_to_string("/etc/hostname")
+                        .ok()
+                        .map(|h| h.trim().to_string())
+                        .filter(|h| !h.is_empty())
+                })
+                .unwrap_or_else(|| "127.0.0.1".into())
+        } else if self.listen.is_ipv6() {
+            format!("[{}]", self.listen.ip())
+        } else {
+            self.listen.ip().to_string()
+        };
+        format!("{scheme}://{host}:{port}")
+    }
+
     /// One file's overrides; Confluent's properties keys it ignores are logged as warnings.
     fn read_file(path: &PathBuf) -> anyhow::Result<Overrides> {
         let text = std::fs::read_to_string(path)
@@ -237,6 +282,11 @@ impl Config {
             },
             kafka: KafkaConfig::load(from_file.kafka, cli.kafka)?,
             auth: crate::auth::AuthConfig::load(from_file.auth, cli.auth)?,
+            advertised_url: cli.advertised_url.or(from_file.advertised_url),
+            leader_eligibility: cli
+                .leader_eligibility
+                .or(from_file.leader_eligibility)
+                .unwrap_or(d.leader_eligibility),
         };
         if config
             .tls

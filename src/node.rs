@@ -38,6 +38,7 @@ use crate::registry::error::RegistryError;
 use crate::registry::record::{RawRecord, Record};
 use crate::registry::state::{DecodedRecord, State};
 use crate::store::follow::{self, Fold, Follower};
+use crate::store::lease::Election;
 use crate::store::{Store, StoreError, Stored};
 
 /// How often a node on a shared log (Kafka) reads what other nodes appended.
@@ -69,6 +70,19 @@ pub struct Node {
     queued: Arc<tokio::sync::Semaphore>,
     /// How long the start-up replay took (for `/metrics`).
     replayed_in: std::time::Duration,
+    /// Who writes a shared log (Kafka); unset, this node is the only one and leads.
+    election: std::sync::OnceLock<Arc<Election>>,
+}
+
+/// What a node knows of the writer of its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    /// Whether this node holds the lease now.
+    pub leading: bool,
+    /// The leader's advertised URL, if a leader is known (None: this node alone, or unknown).
+    pub leader_url: Option<String>,
+    /// Whether a leader is known (always, for a single-node store).
+    pub known: bool,
 }
 
 impl Node {
@@ -82,6 +96,7 @@ impl Node {
             writer: tokio::sync::Mutex::new(()),
             queued: Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED_WRITES)),
             replayed_in: std::time::Duration::ZERO,
+            election: std::sync::OnceLock::new(),
         };
         let started = Instant::now();
         let watermark = node.store.id_watermark().await?;
@@ -106,6 +121,30 @@ impl Node {
             follow::tail(&node, |n| &n.follower, TAIL_INTERVAL);
         }
         Ok(node)
+    }
+
+    /// Takes part in `election` for the writer of a shared log (Kafka).
+    pub fn elect_with(&self, election: Arc<Election>) {
+        let _ = self.election.set(election);
+    }
+
+    /// Who writes this node's log, as far as this node knows.
+    pub fn leadership(&self) -> Leadership {
+        match self.election.get() {
+            None => Leadership {
+                leading: true,
+                leader_url: None,
+                known: true,
+            },
+            Some(e) => {
+                let leader = e.leader();
+                Leadership {
+                    leading: e.holds_lease(),
+                    known: leader.is_some(),
+                    leader_url: leader.map(|l| l.url),
+                }
+            }
+        }
     }
 
     /// How long the start-up replay took.

@@ -122,6 +122,10 @@ fn defaults() -> BTreeMap<&'static str, String> {
         ("--kafka-init-timeout-ms", ms(k.init_timeout)),
         ("--kafka-fetch-wait-ms", ms(k.fetch_wait)),
         ("--kafka-users-topic", k.users_topic.clone()),
+        ("--kafka-leader-topic", opt(k.leader_topic.clone())),
+        ("--kafka-lease-ms", ms(k.lease)),
+        ("--advertised-url", opt(c.advertised_url.clone())),
+        ("--leader-eligibility", c.leader_eligibility.to_string()),
         ("--auth-enabled", a.enabled.to_string()),
         (
             "--auth-credential-cache-ttl-secs",
@@ -203,6 +207,8 @@ fn every_documented_file_key_loads_from_a_toml_file() {
             "--kafka-sasl-username" | "--kafka-sasl-password" | "--kafka-users-topic" => {
                 "\"u\"".into()
             }
+            "--kafka-leader-topic" => "\"l\"".into(),
+            "--advertised-url" => "\"http://node1:8081\"".into(),
             "--tls-client-cert-required" | "--auth-enabled" => "true".into(),
             _ => row.default.clone(),
         };
@@ -225,6 +231,8 @@ fn every_documented_file_key_loads_from_a_toml_file() {
     assert_eq!(config.listen.port(), 9999);
     assert!(config.auth.enabled);
     assert_eq!(config.kafka.sasl_username.as_deref(), Some("u"));
+    assert_eq!(config.kafka.leader_topic.as_deref(), Some("l"));
+    assert_eq!(config.advertised_url(), "http://node1:8081");
 }
 
 // ----- Confluent's schema-registry.properties -----
@@ -467,4 +475,22 @@ async fn a_server_started_from_a_properties_file_answers_on_its_listener() {
         stderr.contains("'debug'") && stderr.contains("ignored"),
         "unmapped properties are warned about:\n{stderr}"
     );
+}
+
+#[test]
+fn the_advertised_url_defaults_to_the_listen_address() {
+    let mut config = Config {
+        listen: "127.0.0.1:9000".parse().unwrap(),
+        ..Config::default()
+    };
+    assert_eq!(config.advertised_url(), "http://127.0.0.1:9000");
+    config.listen = "0.0.0.0:9000".parse().unwrap();
+    let url = config.advertised_url();
+    assert!(
+        url.starts_with("http://") && url.ends_with(":9000"),
+        "{url}"
+    );
+    assert!(!url.contains("0.0.0.0"), "{url}");
+    config.advertised_url = Some("https://registry.example:443/".into());
+    assert_eq!(config.advertised_url(), "https://registry.example:443");
 }

@@ -307,6 +307,9 @@ impl Metrics {
         self.offset.set(offset);
         self.skipped.set(skipped as i64);
         self.replay_seconds.set(node.replay_time().as_secs_f64());
+        let leading = i64::from(node.leadership().leading);
+        self.leader.set(leading);
+        self.master_slave_role.set(leading);
         let mut text = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
             tracing::error!(error = %e, "rendering metrics failed");

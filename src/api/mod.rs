@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -95,6 +95,7 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
             get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }),
         )
         .route("/v1/metadata/id", get(metadata_id))
+        .route("/ready", get(ready))
         // Contexts are a Confluent multi-tenancy feature; Schemata has only the default one,
         // which UIs list.
         .route("/contexts", get(|| async { ok(&["."]) }))
@@ -111,6 +112,19 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(node)
+}
+
+/// 200 once the node has replayed its log (it serves only then) and knows who writes it;
+/// 503 while a shared log has no known leader.
+async fn ready(State(node): State<Arc<Node>>) -> Response {
+    let l = node.leadership();
+    let body = json!({"ready": l.known, "leader": l.leading, "leaderUrl": l.leader_url});
+    let status = if l.known {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    respond(status, &body)
 }
 
 /// Cluster identity, as kafka-ui and Confluent's tooling ask for it. Without a Kafka cluster the

@@ -18,6 +18,7 @@
 
 pub mod follow;
 pub mod kafka;
+pub mod lease;
 pub mod memory;
 pub mod sql;
 
@@ -212,6 +213,31 @@ impl Store {
     /// The `_schemas` log.
     pub fn schemas(&self) -> &Log {
         &self.schemas
+    }
+
+    /// The leader log beside a Kafka store's topic (`[kafka] leader_topic`, default the topic's
+    /// name + `_leader`); other stores are
+    /// held by one process, which always leads: None.
+    pub async fn leader_log(&self) -> Result<Option<Log>, StoreError> {
+        let Kind::Kafka(cluster) = &self.kind else {
+            return Ok(None);
+        };
+        let KafkaCluster {
+            brokers,
+            topic,
+            config,
+        } = &**cluster;
+        let leader = &config
+            .leader_topic
+            .clone()
+            .unwrap_or_else(|| format!("{topic}_leader"));
+        if leader == topic || *leader == config.users_topic {
+            return Err(StoreError::Topic(format!(
+                "the leader topic '{leader}' must differ from the schemas and users topics"
+            )));
+        }
+        let log = kafka::KafkaStore::open(brokers, leader, config).await?;
+        Ok(Some(Log(Arc::new(Backend::Kafka(log)))))
     }
 
     /// The users log, opened (on Kafka: the users topic created or verified) on first use.

@@ -35,6 +35,11 @@ pub struct KafkaConfig {
     /// The compacted topic that holds registry users when auth is on (see `auth::store`).
     /// Registries that share it share their users.
     pub users_topic: String,
+    /// One-partition topic where nodes elect the writer (see `store::lease`); default: the
+    /// schemas topic's name + `_leader`, so registries on different topics elect apart.
+    pub leader_topic: Option<String>,
+    /// How long a leader's claim or renewal holds; a new leader takes over within about this.
+    pub lease: Duration,
 }
 
 impl Default for KafkaConfig {
@@ -50,6 +55,8 @@ impl Default for KafkaConfig {
             init_timeout: Duration::from_secs(60),
             fetch_wait: Duration::from_millis(100),
             users_topic: "_schemata_users".into(),
+            leader_topic: None,
+            lease: Duration::from_secs(10),
         }
     }
 }
@@ -127,6 +134,12 @@ pub struct KafkaOverrides {
     /// Compacted topic for registry users when auth is on (default _schemata_users)
     #[arg(long = "kafka-users-topic", env = "SCHEMATA_KAFKA_USERS_TOPIC")]
     pub users_topic: Option<String>,
+    /// Topic where nodes on one schemas topic elect the writer (default: TOPIC_leader)
+    #[arg(long = "kafka-leader-topic", env = "SCHEMATA_KAFKA_LEADER_TOPIC")]
+    pub leader_topic: Option<String>,
+    /// Milliseconds a leader's lease holds; failover takes about this long (default 10000)
+    #[arg(long = "kafka-lease-ms", env = "SCHEMATA_KAFKA_LEASE_MS")]
+    pub lease_ms: Option<u64>,
 }
 
 impl KafkaConfig {
@@ -169,6 +182,12 @@ impl KafkaConfig {
                 .users_topic
                 .or(file.users_topic)
                 .unwrap_or(d.users_topic),
+            leader_topic: cli.leader_topic.or(file.leader_topic).or(d.leader_topic),
+            lease: cli
+                .lease_ms
+                .or(file.lease_ms)
+                .map(Duration::from_millis)
+                .unwrap_or(d.lease),
         };
         config.validate()?;
         Ok(config)
@@ -208,6 +227,16 @@ impl KafkaConfig {
                 "kafka users_topic '{}' is not a valid topic name",
                 self.users_topic
             );
+        }
+        if let Some(topic) = self
+            .leader_topic
+            .as_ref()
+            .filter(|t| !super::valid_topic(t))
+        {
+            anyhow::bail!("kafka leader_topic '{topic}' is not a valid topic name");
+        }
+        if self.lease < Duration::from_millis(300) {
+            anyhow::bail!("kafka lease_ms must be at least 300");
         }
         if self.timeout.is_zero() || self.init_timeout.is_zero() {
             anyhow::bail!("kafka timeouts must be positive");

@@ -1,0 +1,234 @@
+//! Who may write a shared `_schemas` topic: a lease log.
+//!
+//! Several nodes may serve one Kafka topic, but only one may allocate ids. Tansu (and other
+//! Kafka-protocol brokers) neither fail over consumer-group assignments nor accept
+//! transactions, so leadership is agreed through a log of its own — the one-partition
+//! `[kafka] leader_topic` — where every node reads the same records in the same order:
+//!
+//! - A **claim** `{node, url, epoch}` with `epoch` = the last epoch seen + 1 makes its node the
+//!   leader of that epoch, if it is the first claim for that epoch in log order; later claims
+//!   for it lose. Each claim has its own key (`claim/EPOCH/NODE`), so compaction never removes
+//!   the claim that came first.
+//! - The leader **renews** (`renew/EPOCH/NODE`) every lease/3. Every node times the lease from
+//!   the moment *it* applied the last claim or renewal — no clock is shared, only clock rates
+//!   are assumed roughly equal.
+//! - A node claims only once the lease ran out by its own clock since it last saw the leader's
+//!   claim or renewal (or when there never was a leader).
+//! - The leader holds the lease until `sent + lease - margin`, where `sent` is when it *sent*
+//!   the claim or renewal that it then read back as current. Any other node saw that record no
+//!   earlier than `sent`, so it will not claim before `sent + lease`: the old lease ends
+//!   `margin` before anyone may take over.
+//!
+//! Safety rests on one timing assumption: between checking [`Election::holds_lease`] and its
+//! record reaching the broker, a leader is paused for less than `margin` (GC-free Rust, but a
+//! SIGSTOP, a VM freeze or a very slow produce can exceed it). If a pause exceeds it, the old
+//! leader may append after a new leader took over; the records are still applied in log order
+//! by every node, and the new leader decides each write on the log's end (`sync_point`), so
+//! ids stay unique unless both produce within the same window.
+//!
+//! A node with `leader_eligibility = false` never claims; it follows.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::follow::{Fold, Follower};
+use super::{Log, StoreError, Stored};
+use crate::registry::record::RawRecord;
+
+/// Records read per round trip of the lease log.
+const BATCH: usize = 1_000;
+
+/// A node's part in the election.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// This process's identity in the log: random, new on every start.
+    pub node: String,
+    /// Where other nodes reach this one (its advertised URL).
+    pub url: String,
+    /// Whether it may become the leader.
+    pub eligible: bool,
+    /// How long a claim or renewal holds.
+    pub lease: Duration,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claim {
+    node: String,
+    url: String,
+    epoch: u64,
+}
+
+/// The leader as this node last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leader {
+    pub node: String,
+    pub url: String,
+    pub epoch: u64,
+}
+
+#[derive(Default)]
+struct View {
+    applied: i64,
+    leader: Option<Leader>,
+    /// When this node applied the leader's last claim or renewal.
+    seen_at: Option<Instant>,
+}
+
+pub struct Election {
+    me: Candidate,
+    follower: Follower,
+    view: Mutex<View>,
+    /// Until when this node holds the lease (None: it does not).
+    holds_until: Mutex<Option<Instant>>,
+}
+
+impl Election {
+    /// Replays the lease log and starts campaigning (or only following) in the background.
+    pub async fn start(log: Log, me: Candidate) -> Result<Arc<Election>, StoreError> {
+        let election = Arc::new(Election {
+            me,
+            follower: Follower::new(log, BATCH, "the leader log"),
+            view: Mutex::default(),
+            holds_until: Mutex::new(None),
+        });
+        election.follower.replay(&*election).await?;
+        let weak = Arc::downgrade(&election);
+        tokio::spawn(campaign(weak, election.me.lease / 6));
+        Ok(election)
+    }
+
+    /// The leader this node knows of, if any.
+    pub fn leader(&self) -> Option<Leader> {
+        self.view
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .leader
+            .clone()
+    }
+
+    /// Whether this node holds the lease now (and may append to `_schemas`).
+    pub fn holds_lease(&self) -> bool {
+        let mine = self.leader().is_some_and(|l| l.node == self.me.node);
+        mine && self
+            .holds_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    pub fn node(&self) -> &str {
+        &self.me.node
+    }
+
+    /// Margin kept between the end of this node's lease and the earliest takeover.
+    fn margin(&self) -> Duration {
+        self.me.lease / 3
+    }
+
+    /// One round: read the log; renew if leading, claim if the lease ran out.
+    async fn round(&self) -> Result<(), StoreError> {
+        self.follower.catch_up(self).await?;
+        let (leader, seen_at) = {
+            let v = self.view.lock().unwrap_or_else(|p| p.into_inner());
+            (v.leader.clone(), v.seen_at)
+        };
+        let mine = leader.as_ref().is_some_and(|l| l.node == self.me.node);
+        let expired = seen_at.is_none_or(|at| at.elapsed() > self.me.lease);
+        let (kind, epoch) = match &leader {
+            Some(l) if mine => ("renew", l.epoch),
+            _ if self.me.eligible && expired => {
+                ("claim", leader.as_ref().map_or(0, |l| l.epoch) + 1)
+            }
+            _ => {
+                self.lose();
+                return Ok(());
+            }
+        };
+        let record = RawRecord {
+            key: format!("{kind}/{epoch}/{}", self.me.node).into_bytes(),
+            value: Some(
+                serde_json::to_vec(&Claim {
+                    node: self.me.node.clone(),
+                    url: self.me.url.clone(),
+                    epoch,
+                })
+                .expect("a claim serializes"),
+            ),
+        };
+        let sent = Instant::now();
+        self.follower.append(self, &[record]).await?;
+        let won = self
+            .leader()
+            .is_some_and(|l| l.node == self.me.node && l.epoch == epoch);
+        if won {
+            let until = sent + self.me.lease - self.margin();
+            *self.holds_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
+        } else {
+            self.lose();
+        }
+        Ok(())
+    }
+
+    fn lose(&self) {
+        *self.holds_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// Runs rounds every `every` while the election is alive.
+async fn campaign(election: Weak<Election>, every: Duration) {
+    loop {
+        let Some(e) = election.upgrade() else { return };
+        if let Err(error) = e.round().await {
+            e.lose();
+            tracing::warn!(%error, "cannot read or write the leader log; not leading");
+        }
+        drop(e);
+        tokio::time::sleep(every).await;
+    }
+}
+
+impl Fold for Election {
+    fn applied(&self) -> i64 {
+        self.view.lock().unwrap_or_else(|p| p.into_inner()).applied
+    }
+
+    async fn apply(&self, batch: Vec<Stored>) -> Result<(), StoreError> {
+        let mut view = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        for stored in batch {
+            view.applied = view.applied.max(stored.offset);
+            let key = String::from_utf8_lossy(&stored.record.key);
+            let Some(claim) = stored
+                .record
+                .value
+                .as_deref()
+                .and_then(|v| serde_json::from_slice::<Claim>(v).ok())
+            else {
+                continue;
+            };
+            let current = view.leader.as_ref().map_or(0, |l| l.epoch);
+            if key.starts_with("claim/") && claim.epoch == current + 1 {
+                tracing::info!(
+                    leader = %claim.node,
+                    url = %claim.url,
+                    epoch = claim.epoch,
+                    me = claim.node == self.me.node,
+                    "leader changed"
+                );
+                view.leader = Some(Leader {
+                    node: claim.node,
+                    url: claim.url,
+                    epoch: claim.epoch,
+                });
+                view.seen_at = Some(Instant::now());
+            } else if key.starts_with("renew/")
+                && claim.epoch == current
+                && view.leader.as_ref().is_some_and(|l| l.node == claim.node)
+            {
+                view.seen_at = Some(Instant::now());
+            }
+        }
+        Ok(())
+    }
+}
