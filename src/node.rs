@@ -60,6 +60,9 @@ pub enum NodeError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// This node does not hold the lease to write the shared log.
+    #[error("this node is not the leader")]
+    NotLeader,
 }
 
 pub struct Node {
@@ -72,6 +75,17 @@ pub struct Node {
     replayed_in: std::time::Duration,
     /// Who writes a shared log (Kafka); unset, this node is the only one and leads.
     election: std::sync::OnceLock<Arc<Election>>,
+}
+
+/// Where a write should go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// This node holds the lease (or is the only node).
+    Local,
+    /// Another node leads, at this URL.
+    Leader(String),
+    /// No live leader known yet (an election under way, or this node's lease is not yet valid).
+    Unknown,
 }
 
 /// What a node knows of the writer of its log.
@@ -126,6 +140,33 @@ impl Node {
     /// Takes part in `election` for the writer of a shared log (Kafka).
     pub fn elect_with(&self, election: Arc<Election>) {
         let _ = self.election.set(election);
+    }
+
+    /// Where a write arriving here should go now.
+    pub fn route(&self) -> Route {
+        let Some(e) = self.election.get() else {
+            return Route::Local;
+        };
+        if e.holds_lease() {
+            return Route::Local;
+        }
+        match e.leader_live() {
+            Some(l) if l.node != e.node() => Route::Leader(l.url),
+            _ => Route::Unknown,
+        }
+    }
+
+    /// Why no leader can be known now: the leader log cannot be reached (None otherwise).
+    pub fn election_trouble(&self) -> Option<StoreError> {
+        let trouble = self.election.get()?.trouble()?;
+        Some(StoreError::Unavailable(format!(
+            "no leader: the leader log cannot be reached: {trouble}"
+        )))
+    }
+
+    /// How long a write may wait for the store (and for a leader).
+    pub fn timeout(&self) -> std::time::Duration {
+        self.store.timeout()
     }
 
     /// Who writes this node's log, as far as this node knows.
@@ -206,6 +247,7 @@ impl Node {
             ))
             .into());
         }
+        self.check_lease()?;
         let end = self.store.sync_point().await?;
         self.catch_up_to(end).await?;
         let node = Arc::clone(&self);
@@ -215,6 +257,8 @@ impl Node {
                 .map_err(|e| StoreError::Unavailable(format!("write worker failed: {e}")))?;
         let (result, raw, max_id) = decided?;
         if !raw.is_empty() {
+            // Again right before producing: the lease may have run out while deciding.
+            self.check_lease()?;
             let offset = self.store.append(&raw, max_id).await?;
             // The records are in the log: failing to read them back means "may have
             // landed" (50002), never "not written" (50001).
@@ -224,6 +268,16 @@ impl Node {
             })?;
         }
         Ok(result)
+    }
+
+    /// Refuses to write unless this node holds the lease (always, without an election).
+    fn check_lease(&self) -> Result<(), NodeError> {
+        match self.election.get() {
+            Some(e) if !e.holds_lease() => Err(self
+                .election_trouble()
+                .map_or(NodeError::NotLeader, NodeError::Store)),
+            _ => Ok(()),
+        }
     }
 
     /// Catches up until the state has applied `target` (see [`Follower::catch_up_to`]).
@@ -238,6 +292,9 @@ impl Node {
     pub async fn close(&self) {
         self.queued.close();
         let _last_write = tokio::time::timeout(self.store.timeout(), self.writer.lock()).await;
+        if let Some(e) = self.election.get() {
+            e.resign().await;
+        }
         self.store.close().await;
     }
 }

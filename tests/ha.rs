@@ -6,6 +6,7 @@
 mod common;
 
 use std::process::{Child, Command};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{kafka_broker, unique_topic};
@@ -229,4 +230,203 @@ async fn nodes_elect_one_leader_and_replace_it_when_it_dies() {
         .await
         .unwrap();
     assert!(r.text().await.unwrap().contains("\nschemata_leader 0"));
+}
+
+/// Registers `schema` under `subject` through `url`: Some((id, version)) if answered 200.
+async fn try_register(url: &str, subject: &str, schema: &Value) -> Option<i64> {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/subjects/{subject}/versions"))
+        .json(&json!({ "schema": schema.to_string() }))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .ok()?;
+    if r.status() != 200 {
+        return None;
+    }
+    r.json::<Value>().await.ok()?["id"].as_i64()
+}
+
+/// Every id `node` serves names one text, and every subject's versions run 1..=n with no gap.
+async fn assert_consistent(node: &Node) -> std::collections::BTreeMap<i64, String> {
+    let mut ids = std::collections::BTreeMap::new();
+    let (_, subjects) = node.get("/subjects").await;
+    for subject in subjects.as_array().unwrap() {
+        let subject = subject.as_str().unwrap();
+        let (_, versions) = node.get(&format!("/subjects/{subject}/versions")).await;
+        let versions: Vec<i64> = versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        let expected: Vec<i64> = (1..=versions.len() as i64).collect();
+        assert_eq!(versions, expected, "{subject} on {} has a gap", node.url);
+        for v in versions {
+            let (_, body) = node.get(&format!("/subjects/{subject}/versions/{v}")).await;
+            let id = body["id"].as_i64().unwrap();
+            let text = body["schema"].as_str().unwrap().to_string();
+            if let Some(other) = ids.insert(id, text.clone()) {
+                assert_eq!(other, text, "id {id} names two schemas on {}", node.url);
+            }
+        }
+    }
+    ids
+}
+
+/// Registrations stream in through every node while the leader is killed (SIGKILL): every one
+/// answered 200 is on every survivor under its id, no id names two schemas, no subject has a
+/// gap, and a survivor writes again within a bounded time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_leader_mid_stream_loses_and_duplicates_nothing() {
+    let Some(broker) = kafka_broker() else {
+        eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
+        return;
+    };
+    const TOTAL: usize = 120;
+    const WORKERS: usize = 6;
+    let topic = unique_topic("schemata-ha");
+    let mut nodes = vec![
+        Node::start(&broker, &topic).await,
+        Node::start(&broker, &topic).await,
+        Node::start(&broker, &topic).await,
+    ];
+    let all: Vec<&Node> = nodes.iter().collect();
+    let leader = agreed_leader(&all, LEASE * 4).await;
+    let r = reqwest::Client::new()
+        .put(format!("{}/config", nodes[(leader + 1) % 3].url))
+        .json(&json!({"compatibility": "NONE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let dead = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let killed_at = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let first_after_kill = Arc::new(std::sync::Mutex::new(None::<Duration>));
+    let mut workers = vec![];
+    for w in 0..WORKERS {
+        let (urls, dead, acked) = (urls.clone(), dead.clone(), acked.clone());
+        let (killed_at, first_after_kill) = (killed_at.clone(), first_after_kill.clone());
+        workers.push(tokio::spawn(async move {
+            for k in (w..TOTAL).step_by(WORKERS) {
+                let mut n = k % urls.len();
+                if n == dead.load(std::sync::atomic::Ordering::SeqCst) {
+                    n = (n + 1) % urls.len();
+                }
+                let schema = common::record(&format!("R{k}"), &["a"]);
+                let subject = format!("s{}", k % 7);
+                if let Some(id) = try_register(&urls[n], &subject, &schema).await {
+                    let killed = *killed_at.lock().unwrap();
+                    if let Some(at) = killed {
+                        let mut first = first_after_kill.lock().unwrap();
+                        if first.is_none() {
+                            *first = Some(at.elapsed());
+                        }
+                    }
+                    acked.lock().unwrap().push((schema, id));
+                }
+            }
+        }));
+    }
+    // Kill once the stream is well under way.
+    let under_way = Instant::now();
+    while acked.lock().unwrap().len() < 25 && under_way.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    dead.store(leader, std::sync::atomic::Ordering::SeqCst);
+    nodes[leader].child.kill().unwrap();
+    nodes[leader].child.wait().unwrap();
+    *killed_at.lock().unwrap() = Some(Instant::now());
+    let before = acked.lock().unwrap().len();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let took = first_after_kill
+        .lock()
+        .unwrap()
+        .expect("no write succeeded after the kill");
+    eprintln!(
+        "{} of {TOTAL} registrations answered 200 ({before} before the kill); first write after the kill answered {took:?} after it",
+        acked.len()
+    );
+    assert!(took < LEASE * 6, "takeover took {took:?}");
+    nodes.remove(leader);
+    for node in &nodes {
+        // Survivors tail the log: give them a moment to apply the last writes.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let ids = assert_consistent(node).await;
+        for (schema, id) in &acked {
+            let text: Value = serde_json::from_str(&ids[id]).unwrap();
+            assert_eq!(text, *schema, "acknowledged id {id} on {}", node.url);
+        }
+    }
+}
+
+/// A leader stopped (SIGSTOP) for longer than its lease is replaced; once resumed it writes
+/// nothing itself: a registration it receives goes to the new leader, and it reports following.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_comes_back_as_a_follower() {
+    let Some(broker) = kafka_broker() else {
+        eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
+        return;
+    };
+    let topic = unique_topic("schemata-ha");
+    let nodes = [
+        Node::start(&broker, &topic).await,
+        Node::start(&broker, &topic).await,
+        Node::start(&broker, &topic).await,
+    ];
+    let all: Vec<&Node> = nodes.iter().collect();
+    let old = agreed_leader(&all, LEASE * 4).await;
+    let first = nodes[old]
+        .register("s", &common::record("Before", &["a"]))
+        .await;
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &nodes[old].child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    signal("-STOP");
+    let others: Vec<&Node> = (0..3).filter(|i| *i != old).map(|i| &nodes[i]).collect();
+    let stopped_at = Instant::now();
+    let new = agreed_leader(&others, LEASE * 4).await;
+    eprintln!(
+        "new leader while the old one is stopped: {:?}",
+        stopped_at.elapsed()
+    );
+    let during = others[new]
+        .register("s", &common::record_with_defaults("Before", &["a", "b"]))
+        .await;
+    // A registration sent to the stopped leader waits in its accept queue until it resumes.
+    let url = nodes[old].url.clone();
+    let late = tokio::spawn(async move {
+        try_register(
+            &url,
+            "s",
+            &common::record_with_defaults("Before", &["a", "b", "c"]),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal("-CONT");
+    let late = late
+        .await
+        .unwrap()
+        .expect("the resumed node answered the registration");
+    assert!(late > during && during > first, "{first} {during} {late}");
+    let everyone: Vec<&Node> = nodes.iter().collect();
+    let leader = agreed_leader(&everyone, LEASE * 4).await;
+    assert_ne!(leader, old, "the paused node took the lease back");
+    for node in &nodes {
+        node.wait_for(&format!("/schemas/ids/{late}")).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let ids = assert_consistent(node).await;
+        assert_eq!(ids.len(), 3, "on {}: {ids:?}", node.url);
+    }
 }

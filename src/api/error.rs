@@ -65,6 +65,9 @@ pub enum ApiError {
     /// Credentials cannot be checked (the server is shutting down).
     #[error("Credentials cannot be verified now")]
     CredentialsUnavailable,
+    /// A write this follower passed to the leader got no answer.
+    #[error("Error while forwarding the request to the leader: {0}")]
+    Forwarding(String),
     /// `/admin/users` with auth off: an open registry must not let anyone plant users.
     #[error("User management needs authentication: set [auth] enabled = true")]
     UsersNeedAuth,
@@ -80,6 +83,10 @@ impl ApiError {
             ApiError::Node(NodeError::Store(e)) | ApiError::User(UserError::Store(e)) => {
                 return store_codes(e)
             }
+            ApiError::Node(NodeError::NotLeader) => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, 50004)
+            }
+            ApiError::Forwarding(_) => return (StatusCode::INTERNAL_SERVER_ERROR, 50003),
             ApiError::User(u) => match u {
                 UserError::NotFound(_) => StatusCode::NOT_FOUND,
                 UserError::Exists(_) => StatusCode::CONFLICT,

@@ -9,6 +9,7 @@ pub mod auth;
 mod compatibility;
 mod config;
 pub mod error;
+mod forward;
 pub mod metrics;
 mod mode;
 pub mod request_id;
@@ -66,7 +67,12 @@ pub fn app(
     max_body_bytes: usize,
 ) -> NormalizePath<Router> {
     let metrics = Arc::new(metrics::Metrics::new());
-    let api = router(node.clone(), max_body_bytes).merge(metrics::router(node, metrics.clone()));
+    let api = router(node.clone(), max_body_bytes)
+        .layer(axum::middleware::from_fn_with_state(
+            node.clone(),
+            forward::layer,
+        ))
+        .merge(metrics::router(node, metrics.clone()));
     let app = auth::layer(api, auth)
         .layer(axum::middleware::from_fn_with_state(
             metrics,

@@ -26,6 +26,14 @@
 //! by every node, and the new leader decides each write on the log's end (`sync_point`), so
 //! ids stay unique unless both produce within the same window.
 //!
+//! A leader shutting down cleanly appends `resign/EPOCH/NODE` once its last write is applied:
+//! the lease ends at once and the next node claims without waiting for it to run out.
+//!
+//! The writer re-checks the lease under its lock before the NOOP sync and again right before
+//! producing (`node`), so the unsafe window is that last check → produce. A paused process
+//! (SIGSTOP) that resumes after its lease finds it expired (monotonic clocks run on during the
+//! pause) and forwards writes to the new leader instead.
+//!
 //! A node with `leader_eligibility = false` never claims; it follows.
 
 use std::sync::{Arc, Mutex, Weak};
@@ -82,6 +90,10 @@ pub struct Election {
     view: Mutex<View>,
     /// Until when this node holds the lease (None: it does not).
     holds_until: Mutex<Option<Instant>>,
+    /// Why the last round failed, while the leader log cannot be read or written.
+    trouble: Mutex<Option<String>>,
+    /// Set on shutdown: no more claims or renewals.
+    resigned: std::sync::atomic::AtomicBool,
 }
 
 impl Election {
@@ -92,11 +104,28 @@ impl Election {
             follower: Follower::new(log, BATCH, "the leader log"),
             view: Mutex::default(),
             holds_until: Mutex::new(None),
+            resigned: Default::default(),
+            trouble: Mutex::new(None),
         });
         election.follower.replay(&*election).await?;
         let weak = Arc::downgrade(&election);
         tokio::spawn(campaign(weak, election.me.lease / 6));
         Ok(election)
+    }
+
+    /// Why the leader log could not be read or written in the last round, if it could not.
+    pub fn trouble(&self) -> Option<String> {
+        self.trouble
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether a leader is known whose lease has not run out by this node's clock.
+    pub fn leader_live(&self) -> Option<Leader> {
+        let v = self.view.lock().unwrap_or_else(|p| p.into_inner());
+        let live = v.seen_at.is_some_and(|at| at.elapsed() <= self.me.lease);
+        v.leader.clone().filter(|_| live)
     }
 
     /// The leader this node knows of, if any.
@@ -127,8 +156,42 @@ impl Election {
         self.me.lease / 3
     }
 
+    /// Stops campaigning; a leader gives the lease up at once (a `resign` record), so the next
+    /// node need not wait for it to run out.
+    pub async fn resign(&self) {
+        self.resigned
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let mine = self.leader().filter(|l| l.node == self.me.node);
+        self.lose();
+        if let Some(l) = mine {
+            let record = self.record("resign", l.epoch);
+            if let Err(error) = self.follower.log().append(&[record]).await {
+                tracing::warn!(%error, "could not resign the lease; it runs out by itself");
+            } else {
+                tracing::info!(epoch = l.epoch, "resigned the lease");
+            }
+        }
+    }
+
+    fn record(&self, kind: &str, epoch: u64) -> RawRecord {
+        RawRecord {
+            key: format!("{kind}/{epoch}/{}", self.me.node).into_bytes(),
+            value: Some(
+                serde_json::to_vec(&Claim {
+                    node: self.me.node.clone(),
+                    url: self.me.url.clone(),
+                    epoch,
+                })
+                .expect("a claim serializes"),
+            ),
+        }
+    }
+
     /// One round: read the log; renew if leading, claim if the lease ran out.
     async fn round(&self) -> Result<(), StoreError> {
+        if self.resigned.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
         self.follower.catch_up(self).await?;
         let (leader, seen_at) = {
             let v = self.view.lock().unwrap_or_else(|p| p.into_inner());
@@ -136,6 +199,7 @@ impl Election {
         };
         let mine = leader.as_ref().is_some_and(|l| l.node == self.me.node);
         let expired = seen_at.is_none_or(|at| at.elapsed() > self.me.lease);
+        let mine = mine && seen_at.is_some();
         let (kind, epoch) = match &leader {
             Some(l) if mine => ("renew", l.epoch),
             _ if self.me.eligible && expired => {
@@ -146,17 +210,7 @@ impl Election {
                 return Ok(());
             }
         };
-        let record = RawRecord {
-            key: format!("{kind}/{epoch}/{}", self.me.node).into_bytes(),
-            value: Some(
-                serde_json::to_vec(&Claim {
-                    node: self.me.node.clone(),
-                    url: self.me.url.clone(),
-                    epoch,
-                })
-                .expect("a claim serializes"),
-            ),
-        };
+        let record = self.record(kind, epoch);
         let sent = Instant::now();
         self.follower.append(self, &[record]).await?;
         let won = self
@@ -180,10 +234,12 @@ impl Election {
 async fn campaign(election: Weak<Election>, every: Duration) {
     loop {
         let Some(e) = election.upgrade() else { return };
-        if let Err(error) = e.round().await {
+        let outcome = e.round().await;
+        if let Err(error) = &outcome {
             e.lose();
             tracing::warn!(%error, "cannot read or write the leader log; not leading");
         }
+        *e.trouble.lock().unwrap_or_else(|p| p.into_inner()) = outcome.err().map(|e| e.to_string());
         drop(e);
         tokio::time::sleep(every).await;
     }
@@ -227,6 +283,12 @@ impl Fold for Election {
                 && view.leader.as_ref().is_some_and(|l| l.node == claim.node)
             {
                 view.seen_at = Some(Instant::now());
+            } else if key.starts_with("resign/")
+                && claim.epoch == current
+                && view.leader.as_ref().is_some_and(|l| l.node == claim.node)
+            {
+                // The lease is over: anyone may claim the next epoch now.
+                view.seen_at = None;
             }
         }
         Ok(())
