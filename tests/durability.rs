@@ -386,6 +386,8 @@ impl Process {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_schemata"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--store", &common::store_url(&dir)])
+            // On Kafka a restart after SIGKILL waits out the dead process's writer lease.
+            .env("SCHEMATA_KAFKA_LEASE_MS", "2000")
             .env("SCHEMATA_LOG", "warn")
             .spawn()
             .unwrap();
