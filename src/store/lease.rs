@@ -108,6 +108,11 @@ impl Election {
             trouble: Mutex::new(None),
         });
         election.follower.replay(&*election).await?;
+        // A first round before serving: a lone node (or the first of a fresh topic) starts as
+        // the leader instead of answering its first requests as a follower.
+        if let Err(error) = election.round().await {
+            tracing::warn!(%error, "cannot claim the lease yet; retrying");
+        }
         let weak = Arc::downgrade(&election);
         tokio::spawn(campaign(weak, election.me.lease / 6));
         Ok(election)
