@@ -30,7 +30,7 @@ async fn fill(path: &str, n: usize) {
                     .encode(GlobalKeyForm::Omitted)
             })
             .collect();
-        store.append(&records, n as i32).await.unwrap();
+        store.append(&records, n as i32, None).await.unwrap();
     }
     store.close().await;
 }

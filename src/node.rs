@@ -53,6 +53,9 @@ const PARALLEL_FROM: usize = 256;
 /// opening and dropping connections could queue writes without end. Further writes wait for a
 /// place for up to the store's timeout, then fail as timed out (50002).
 const MAX_QUEUED_WRITES: usize = 256;
+/// How often a fenced write is produced again before it fails (each attempt needs another
+/// record to slip in between; one retry covers a node's start-up NOOP).
+const FENCED_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -256,16 +259,43 @@ impl Node {
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("write worker failed: {e}")))?;
         let (result, raw, max_id) = decided?;
-        if !raw.is_empty() {
+        if raw.is_empty() {
+            return Ok(result);
+        }
+        // On a shared log the records are fenced to land right after `end` (see
+        // `store::kafka::fence`); a fenced write is produced again, on a new end, only while
+        // nothing read since the decision changed the state it was decided on.
+        let fenced = self.election.get().is_some();
+        let decided_on = end;
+        let mut end = end;
+        for attempt in 1.. {
             // Again right before producing: the lease may have run out while deciding.
             self.check_lease()?;
-            let offset = self.store.append(&raw, max_id).await?;
+            let appended = self
+                .store
+                .append(&raw, max_id, fenced.then_some(end))
+                .await;
+            let offset = match appended {
+                Ok(offset) => offset,
+                Err(StoreError::Fenced { landed, after }) if attempt < FENCED_ATTEMPTS => {
+                    tracing::warn!(after, landed, attempt, "write fenced; catching up");
+                    self.catch_up_to(landed).await?;
+                    end = self.store.sync_point().await?;
+                    self.catch_up_to(end).await?;
+                    if self.store.changed_after(decided_on) {
+                        return Err(StoreError::Fenced { landed, after }.into());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             // The records are in the log: failing to read them back means "may have
             // landed" (50002), never "not written" (50001).
             self.catch_up_to(offset).await.map_err(|e| match e {
                 e @ StoreError::Timeout(_) => e,
                 e => StoreError::Timeout(format!("written at {offset}, not read back: {e}")),
             })?;
+            break;
         }
         Ok(result)
     }

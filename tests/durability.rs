@@ -173,7 +173,7 @@ async fn replays_a_log_written_by_confluent_and_karapace() {
             raw(r#"{"keytype":"SOMETHING_NEW","magic":0}"#, Some("{}")),
             raw("garbage", Some("garbage")),
             raw(r#"{"keytype":"SCHEMA","subject":"bad","version":1,"magic":1}"#, Some("{not json")),
-        ], 13)
+        ], 13, None)
         .await
         .unwrap();
     store.close().await;
@@ -238,7 +238,7 @@ async fn a_large_log_replays_whole_and_in_order() {
                 .encode(GlobalKeyForm::Omitted)
         })
         .collect();
-    store.append(&records, n as i32).await.unwrap();
+    store.append(&records, n as i32, None).await.unwrap();
     store.close().await;
 
     let s = TestServer::start_in(dir).await;

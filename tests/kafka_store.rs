@@ -187,7 +187,7 @@ async fn log_offsets_are_kafka_offsets_plus_one() {
     };
     // Open wrote a NOOP at Kafka offset 0, which is log offset 1.
     let last = store
-        .append(&[raw(r#"{"keytype":"A"}"#), raw(r#"{"keytype":"B"}"#)], 0)
+        .append(&[raw(r#"{"keytype":"A"}"#), raw(r#"{"keytype":"B"}"#)], 0, None)
         .await
         .unwrap();
     assert_eq!(last, 3);
@@ -204,6 +204,64 @@ async fn log_offsets_are_kafka_offsets_plus_one() {
         .map(|(o, _, _)| o)
         .collect();
     assert_eq!(on_wire, vec![0, 1, 2]);
+}
+
+/// The fence (`store::kafka::fence`): a record produced for a stale end of the log is read
+/// by every Schemata reader as a NOOP, on the live store and on a fresh one replaying the topic.
+#[tokio::test]
+async fn records_fenced_on_a_stale_end_are_read_as_noops() {
+    let broker = broker_or_skip!();
+    let topic = unique_topic("fence");
+    let url = format!("kafka://{broker}/{topic}");
+    let store = Store::open(&url).await.unwrap();
+    let schema = |subject: &str| RawRecord {
+        key: format!(r#"{{"keytype":"SCHEMA","subject":"{subject}","version":1,"magic":1}}"#)
+            .into_bytes(),
+        value: Some(b"{}".to_vec()),
+    };
+    // Open wrote its NOOP at log offset 1: a record decided on it lands at 2 and counts.
+    let end = store.sync_point().await.unwrap();
+    assert_eq!(end, 2);
+    let landed = store.append(&[schema("fresh")], 1, Some(end)).await.unwrap();
+    assert_eq!(landed, 3);
+    // A writer that decided on offset 2 produces after the log moved on to 3: fenced.
+    match store.append(&[schema("stale")], 1, Some(end)).await {
+        Err(StoreError::Fenced { landed, after }) => assert_eq!((landed, after), (4, 2)),
+        other => panic!("expected a fenced write, got {other:?}"),
+    }
+    // Two records decided on the true end both count.
+    assert_eq!(
+        store
+            .append(&[schema("a"), schema("b")], 1, Some(4))
+            .await
+            .unwrap(),
+        6
+    );
+    let keys = |records: Vec<schemata::store::Stored>| -> Vec<String> {
+        records
+            .into_iter()
+            .map(|r| String::from_utf8(r.record.key).unwrap())
+            .collect()
+    };
+    let noop = r#"{"keytype":"NOOP","magic":0}"#.to_string();
+    let subject = |s: &str| format!(r#"{{"keytype":"SCHEMA","subject":"{s}","version":1,"magic":1}}"#);
+    let expected = vec![
+        noop.clone(),
+        noop.clone(),
+        subject("fresh"),
+        noop.clone(),
+        subject("a"),
+        subject("b"),
+    ];
+    assert_eq!(keys(store.read_after(0, 100).await.unwrap()), expected);
+    assert!(store.changed_after(5));
+    assert!(!store.changed_after(6));
+    store.close().await;
+    // On the wire the stale record is there, with its header; a new reader fences it too.
+    let fresh = Store::open(&url).await.unwrap();
+    let replayed = keys(fresh.read_after(0, 6).await.unwrap());
+    assert_eq!(replayed, expected);
+    fresh.close().await;
 }
 
 #[tokio::test]
@@ -525,6 +583,7 @@ async fn sasl_scram_logins() {
                     value: None,
                 }],
                 0,
+                None,
             )
             .await
             .unwrap();

@@ -65,6 +65,10 @@ pub enum StoreError {
     /// A write was not confirmed in time; it may still land (Confluent's 50002).
     #[error("timed out: {0}")]
     Timeout(String),
+    /// Records did not land right after log offset `after`, so no reader counts them
+    /// (`kafka::fence`); the last one is at `landed`.
+    #[error("another record was appended after offset {after}; the write was fenced (landed at {landed})")]
+    Fenced { landed: i64, after: i64 },
 }
 
 /// One log of a store. Cheap to clone: clones share the log.
@@ -94,7 +98,7 @@ impl Log {
     pub async fn append(&self, records: &[RawRecord]) -> Result<i64, StoreError> {
         match &*self.0 {
             Backend::Sql(s) => s.append(records, None).await,
-            Backend::Kafka(k) => k.append(records).await,
+            Backend::Kafka(k) => k.append(records, None).await,
             Backend::Memory(m) => Ok(m.append(records)),
         }
     }
@@ -289,10 +293,28 @@ impl Store {
     /// order but not atomically, see [`kafka`]); returns the offset of the last one.
     /// `max_id` is the highest schema id the registry has allocated, kept where the log
     /// compacts at once (see [`Store::id_watermark`]).
-    pub async fn append(&self, records: &[RawRecord], max_id: i32) -> Result<i64, StoreError> {
+    ///
+    /// `after` fences the records on a shared log (`kafka::fence`): they count only if they
+    /// land directly after that offset. Local stores have one writer and ignore it.
+    pub async fn append(
+        &self,
+        records: &[RawRecord],
+        max_id: i32,
+        after: Option<i64>,
+    ) -> Result<i64, StoreError> {
         match &*self.schemas.0 {
             Backend::Sql(s) => s.append(records, Some(max_id)).await,
-            _ => self.schemas.append(records).await,
+            Backend::Kafka(k) => k.append(records, after).await,
+            Backend::Memory(m) => Ok(m.append(records)),
+        }
+    }
+
+    /// Whether a record read from `_schemas` after `offset` changed the state (see
+    /// [`kafka::KafkaStore::changed_after`]); local stores have only this process's writes.
+    pub fn changed_after(&self, offset: i64) -> bool {
+        match &*self.schemas.0 {
+            Backend::Kafka(k) => k.changed_after(offset),
+            Backend::Sql(_) | Backend::Memory(_) => false,
         }
     }
 

@@ -50,6 +50,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 mod config;
+mod fence;
 
 pub use config::{KafkaConfig, KafkaOverrides, Secret};
 
@@ -74,6 +75,10 @@ pub struct KafkaStore {
     /// The log offset of the NOOP produced on open: replay is complete once it is applied.
     opened_at: i64,
     timeout: Duration,
+    /// The log offset of the last record read that changes a reader's state: neither a NOOP
+    /// nor fenced (see [`fence`]). A fenced writer re-produces its records only if nothing
+    /// changed since it decided them.
+    last_change: AtomicI64,
 }
 
 impl KafkaStore {
@@ -141,6 +146,7 @@ impl KafkaStore {
             known_end: AtomicI64::new(0),
             opened_at: 0,
             timeout: config.timeout,
+            last_change: AtomicI64::new(0),
         };
         store.opened_at = store.mark_end().await?;
         Ok(store)
@@ -149,8 +155,14 @@ impl KafkaStore {
     /// Produces a NOOP record and returns its log offset: everything any producer had written
     /// before lies at or below it. NOOPs share one key, so compaction keeps just the last.
     pub async fn mark_end(&self) -> Result<i64, StoreError> {
-        self.append(&[Record::Noop.encode(GlobalKeyForm::Omitted)])
+        self.append(&[Record::Noop.encode(GlobalKeyForm::Omitted)], None)
             .await
+    }
+
+    /// Whether a record that changes a reader's state (not a NOOP, not fenced) was read after
+    /// log offset `offset`. Only as fresh as the last read: catch up first.
+    pub fn changed_after(&self, offset: i64) -> bool {
+        self.last_change.load(Ordering::SeqCst) > offset
     }
 
     /// Produces `records` in order; returns the log offset of the last one once every record is
@@ -163,14 +175,23 @@ impl KafkaStore {
     /// too. Dropping the old producer purges what it still queues; anything it had already sent
     /// may land — the ambiguity every timed-out write has (50002), which the next write resolves
     /// by reading to the end of the log first.
-    pub async fn append(&self, records: &[RawRecord]) -> Result<i64, StoreError> {
+    ///
+    /// `after`: the log offset these records must directly follow ([`fence`]); the records
+    /// carry it, and if any landed elsewhere this fails with [`StoreError::Fenced`].
+    pub async fn append(
+        &self,
+        records: &[RawRecord],
+        after: Option<i64>,
+    ) -> Result<i64, StoreError> {
         let producer = self
             .producer
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let produced =
-            match tokio::time::timeout(self.timeout, self.produce(&producer, records)).await {
+            match tokio::time::timeout(self.timeout, self.produce(&producer, records, after))
+                .await
+            {
                 Ok(produced) => produced,
                 Err(_) => Err(StoreError::Timeout(format!(
                     "produce not acknowledged within {} ms",
@@ -178,9 +199,19 @@ impl KafkaStore {
                 ))),
             };
         match produced {
-            Ok(last) => {
+            Ok((first, last)) => {
                 self.known_end.fetch_max(last + 1, Ordering::SeqCst);
-                Ok(last + 1)
+                match after {
+                    // Kafka offsets are log offsets - 1: the first record had to land at
+                    // log offset `after + 1`, and the rest right behind it.
+                    Some(after) if first != after || last - first + 1 != records.len() as i64 => {
+                        Err(StoreError::Fenced {
+                            landed: last + 1,
+                            after,
+                        })
+                    }
+                    _ => Ok(last + 1),
+                }
             }
             Err(e) if !needs_new_producer(&e) => Err(e),
             Err(e) => {
@@ -195,34 +226,40 @@ impl KafkaStore {
         }
     }
 
-    /// Sends every record, then waits for each acknowledgement; the last record's Kafka offset.
+    /// Sends every record, then waits for each acknowledgement; the first and the last
+    /// record's Kafka offsets.
     async fn produce(
         &self,
         producer: &FutureProducer,
         records: &[RawRecord],
-    ) -> Result<i64, StoreError> {
+        after: Option<i64>,
+    ) -> Result<(i64, i64), StoreError> {
         let mut pending = Vec::with_capacity(records.len());
-        for r in records {
+        for (i, r) in records.iter().enumerate() {
             let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
                 .partition(0)
                 .key(&r.key);
             if let Some(v) = &r.value {
                 record = record.payload(v);
             }
+            if let Some(after) = after {
+                record = record.headers(fence::header(after + i as i64));
+            }
             let delivery = producer
                 .send_result(record)
                 .map_err(|(e, _)| produce_error(e))?;
             pending.push(delivery);
         }
-        let mut last = -1;
+        let (mut first, mut last) = (i64::MAX, -1);
         for delivery in pending {
             let delivered = delivery
                 .await
                 .map_err(|_| StoreError::Kafka("the producer shut down during a write".into()))?
                 .map_err(|(e, _)| produce_error(e))?;
+            first = first.min(delivered.offset);
             last = last.max(delivered.offset);
         }
-        Ok(last)
+        Ok((first, last))
     }
 
     /// Replaces `failed` with a new producer, unless another write already did.
@@ -292,13 +329,26 @@ impl KafkaStore {
                         continue; // left over from before a re-assign
                     }
                     next = m.offset() + 1;
-                    out.push(Stored {
-                        offset: m.offset() + 1,
-                        record: RawRecord {
-                            key: m.key().unwrap_or_default().to_vec(),
+                    let offset = m.offset() + 1;
+                    let key = m.key().unwrap_or_default();
+                    let record = if fence::holds(&m, offset) {
+                        if !fence::is_noop(key) {
+                            self.last_change.fetch_max(offset, Ordering::SeqCst);
+                        }
+                        RawRecord {
+                            key: key.to_vec(),
                             value: m.payload().map(<[u8]>::to_vec),
-                        },
-                    });
+                        }
+                    } else {
+                        tracing::warn!(
+                            topic = %self.topic,
+                            offset,
+                            key = %String::from_utf8_lossy(key),
+                            "ignored a fenced record: its writer decided it on an older end of the log"
+                        );
+                        Record::Noop.encode(GlobalKeyForm::Omitted)
+                    };
+                    out.push(Stored { offset, record });
                 }
             }
         }

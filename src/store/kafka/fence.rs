@@ -1,0 +1,69 @@
+//! Fencing a deposed writer out of `_schemas`, without transactions.
+//!
+//! With several nodes on one topic only the leader writes (`store::lease`), but a leader can be
+//! paused (SIGSTOP, a VM freeze, a stalled network) after its last lease check and produce once
+//! another node has taken over. Kafka would fence it with a transactional producer; Tansu
+//! refuses transactions. So every record a leader produces says where it must land: a record
+//! header `schemata.after` holding the log offset the writer read up to when it decided the
+//! record (its `sync_point` NOOP), plus the record's index in its batch. The rule every
+//! Schemata reader applies:
+//!
+//! > a record carrying `schemata.after = A` counts only if it sits at log offset `A + 1`;
+//! > otherwise it is read as a NOOP.
+//!
+//! A record lands at `A + 1` only if nothing at all was appended after the writer's NOOP, so a
+//! counted record was decided on the whole log before it: no other write can have given its id,
+//! subject version or config away in between. A late record from a deposed leader lands after
+//! the new leader's own NOOP (written before the new leader's first decision), so it is never
+//! counted — whatever the pause, clock or network delay. The rule needs only the record's own
+//! offset and header, both kept by compaction, so every reader — live, restarted or replaying a
+//! compacted topic — counts the same records.
+//!
+//! The writer learns the offsets its records landed at from the produce acknowledgements. If
+//! they were fenced (another node's start-up NOOP or a late record got in between) it catches
+//! up, and re-produces the same records only if nothing read since its decision changes state;
+//! otherwise the write fails (50001) and the client may retry.
+//!
+//! Limits: Confluent and Karapace ignore the header, so they would apply a deposed leader's
+//! late record; the fence protects Schemata readers only. Compaction keeps the latest record
+//! per key even when it is fenced, so a fenced record can in time hide an earlier counted one
+//! with the same key from a reader replaying the compacted topic; the leader therefore
+//! re-appends the current value of every key it sees fenced (`node`).
+
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::Message;
+
+/// The header naming the log offset a record must directly follow.
+const AFTER: &str = "schemata.after";
+
+/// The header for a record that must land at log offset `after + 1`.
+pub fn header(after: i64) -> OwnedHeaders {
+    OwnedHeaders::new().insert(Header {
+        key: AFTER,
+        value: Some(after.to_string().as_bytes()),
+    })
+}
+
+/// Whether the record `m`, read at log offset `offset`, counts: it has no fence header, or it
+/// landed where its header says. A header that does not parse fences the record: only
+/// Schemata writes it.
+pub fn holds(m: &impl Message, offset: i64) -> bool {
+    let Some(headers) = m.headers() else {
+        return true;
+    };
+    let Some(after) = headers.iter().find(|h| h.key == AFTER) else {
+        return true;
+    };
+    after
+        .value
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .is_some_and(|after| after + 1 == offset)
+}
+
+/// Whether `key` is a NOOP record's key, as Schemata, Confluent and Karapace write it. Only
+/// used to see that nothing changed; a NOOP key written another way counts as a change, which
+/// merely fails a write that could have been retried.
+pub fn is_noop(key: &[u8]) -> bool {
+    key == br#"{"keytype":"NOOP","magic":0}"#
+}
