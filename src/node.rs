@@ -34,6 +34,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use crate::registry::command;
 use crate::registry::error::RegistryError;
 use crate::registry::record::{RawRecord, Record};
 use crate::registry::state::{DecodedRecord, State};
@@ -136,6 +137,7 @@ impl Node {
         let node = Arc::new(node);
         if shared {
             follow::tail(&node, |n| &n.follower, TAIL_INTERVAL);
+            restate_fenced(Arc::downgrade(&node));
         }
         Ok(node)
     }
@@ -271,10 +273,7 @@ impl Node {
         for attempt in 1.. {
             // Again right before producing: the lease may have run out while deciding.
             self.check_lease()?;
-            let appended = self
-                .store
-                .append(&raw, max_id, fenced.then_some(end))
-                .await;
+            let appended = self.store.append(&raw, max_id, fenced.then_some(end)).await;
             let offset = match appended {
                 Ok(offset) => offset,
                 Err(StoreError::Fenced { landed, after }) if attempt < FENCED_ATTEMPTS => {
@@ -327,6 +326,38 @@ impl Node {
         }
         self.store.close().await;
     }
+}
+
+/// While this node leads, re-appends the current value of every key whose last record read was
+/// fenced, so compaction cannot leave a fenced record as a key's only one
+/// (`store::kafka::fence`). Stops with the node.
+fn restate_fenced(node: std::sync::Weak<Node>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TAIL_INTERVAL);
+        loop {
+            tick.tick().await;
+            let Some(node) = node.upgrade() else { return };
+            if node.route() != Route::Local {
+                continue;
+            }
+            let keys = node.store.take_fenced();
+            if keys.is_empty() {
+                continue;
+            }
+            let count = keys.len();
+            let restated = keys.clone();
+            match node
+                .write(move |state| Ok(((), command::restate(state, &restated))))
+                .await
+            {
+                Ok(()) => tracing::info!(count, "restated keys whose last record was fenced"),
+                Err(error) => {
+                    tracing::warn!(%error, count, "cannot restate fenced keys yet");
+                    node.store.keep_fenced(keys);
+                }
+            }
+        }
+    });
 }
 
 /// The node as its tailer sees it: its state.

@@ -13,6 +13,7 @@ use common::{kafka_broker, unique_topic, Tansu, TestServer};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use schemata::registry::record::RawRecord;
@@ -187,7 +188,11 @@ async fn log_offsets_are_kafka_offsets_plus_one() {
     };
     // Open wrote a NOOP at Kafka offset 0, which is log offset 1.
     let last = store
-        .append(&[raw(r#"{"keytype":"A"}"#), raw(r#"{"keytype":"B"}"#)], 0, None)
+        .append(
+            &[raw(r#"{"keytype":"A"}"#), raw(r#"{"keytype":"B"}"#)],
+            0,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(last, 3);
@@ -222,7 +227,10 @@ async fn records_fenced_on_a_stale_end_are_read_as_noops() {
     // Open wrote its NOOP at log offset 1: a record decided on it lands at 2 and counts.
     let end = store.sync_point().await.unwrap();
     assert_eq!(end, 2);
-    let landed = store.append(&[schema("fresh")], 1, Some(end)).await.unwrap();
+    let landed = store
+        .append(&[schema("fresh")], 1, Some(end))
+        .await
+        .unwrap();
     assert_eq!(landed, 3);
     // A writer that decided on offset 2 produces after the log moved on to 3: fenced.
     match store.append(&[schema("stale")], 1, Some(end)).await {
@@ -244,7 +252,8 @@ async fn records_fenced_on_a_stale_end_are_read_as_noops() {
             .collect()
     };
     let noop = r#"{"keytype":"NOOP","magic":0}"#.to_string();
-    let subject = |s: &str| format!(r#"{{"keytype":"SCHEMA","subject":"{s}","version":1,"magic":1}}"#);
+    let subject =
+        |s: &str| format!(r#"{{"keytype":"SCHEMA","subject":"{s}","version":1,"magic":1}}"#);
     let expected = vec![
         noop.clone(),
         noop.clone(),
@@ -498,6 +507,67 @@ async fn restart_replays_the_topic() {
         before
     );
     assert_eq!(s.register("new", &json!("string")).await, 51);
+    s.stop().await;
+}
+
+/// A deposed leader's late record (fenced: it names an end of the log that has moved on) is
+/// not applied, and the leader restates the key's value behind it, so compaction — which keeps
+/// a key's last record — cannot leave the fenced one as the only record of that version.
+#[tokio::test]
+async fn a_late_record_of_a_deposed_leader_is_ignored_and_its_key_restated() {
+    let broker = broker_or_skip!();
+    let topic = unique_topic("late");
+    let s = server_on(&topic).await;
+    let mine = common::record("Mine", &["a"]);
+    assert_eq!(s.register("s", &mine).await, 1);
+    let key = r#"{"keytype":"SCHEMA","subject":"s","version":1,"magic":1}"#;
+    let late = json!({"subject": "s", "version": 1, "id": 1, "schema": "\"int\"",
+        "deleted": false})
+    .to_string();
+    let producer: FutureProducer = client(&broker).create().unwrap();
+    producer
+        .send(
+            FutureRecord::<str, str>::to(&topic)
+                .partition(0)
+                .key(key)
+                .payload(&late)
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: "schemata.after",
+                    value: Some("0"),
+                })),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let value_of = |records: &[(i64, Vec<u8>, Option<Vec<u8>>)]| -> Vec<(i64, String)> {
+        records
+            .iter()
+            .filter(|(_, k, _)| k == key.as_bytes())
+            .map(|(o, _, v)| (*o, String::from_utf8(v.clone().unwrap()).unwrap()))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let restated = loop {
+        let on_wire = value_of(&consume_all(&broker, &topic));
+        if on_wire.len() == 3 {
+            break on_wire;
+        }
+        assert!(Instant::now() < deadline, "not restated: {on_wire:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Registered, then the late record, then the leader's restatement of the registered one.
+    assert_eq!(restated[1].1, late);
+    assert_eq!(restated[2].1, restated[0].1);
+    let (_, by_id) = s.get("/schemas/ids/1").await;
+    assert_eq!(by_id["schema"], json!(mine.to_string()));
+    s.stop().await;
+    // A fresh reader of the topic skips the late record too.
+    let s = server_on(&topic).await;
+    assert_eq!(
+        s.get("/schemas/ids/1").await.1["schema"],
+        json!(mine.to_string())
+    );
+    assert_eq!(s.register("next", &json!("string")).await, 2);
     s.stop().await;
 }
 

@@ -10,7 +10,8 @@ use super::ids::{SchemaId, Subject, Version, VersionSelector};
 use super::mode::Mode;
 use super::query::{effective_level, effective_normalize, incompatibilities};
 use super::record::{
-    ClearSubjectValue, ConfigValue, DeleteSubjectValue, ModeValue, Record, SchemaValue,
+    ClearSubjectValue, ConfigValue, DecodeOutcome, DeleteSubjectValue, ModeValue, RawRecord,
+    Record, SchemaValue,
 };
 use super::state::{State, SubjectEntry, VersionEntry};
 use super::submitted::{prepare, SubmittedSchema};
@@ -458,4 +459,54 @@ mod tests {
         assert_eq!(value["metadata"]["k"], 1);
         assert_eq!(value["id"], 7);
     }
+}
+
+/// Records that say again what the state holds for each raw `_schemas` key in `keys`.
+///
+/// A leader re-appends them after reading a fenced record with one of those keys, because
+/// compaction keeps a key's last record whether it counts or not: without a fresh counted
+/// record behind it, a reader replaying the compacted log would lose the key's value. Keys the
+/// state holds nothing for need nothing (a fenced record is read as nothing too), nor do keys
+/// of events (DELETE_SUBJECT and CLEAR_SUBJECT: their effect is in the SCHEMA records).
+pub fn restate(state: &State, keys: &[Vec<u8>]) -> Vec<Record> {
+    keys.iter()
+        .filter_map(|key| {
+            let raw = RawRecord {
+                key: key.clone(),
+                value: None,
+            };
+            let DecodeOutcome::Record(record) = Record::decode(&raw) else {
+                return None;
+            };
+            match record {
+                Record::Schema {
+                    subject, version, ..
+                } => {
+                    let entry = state.subject(&subject)?.versions.get(&version)?;
+                    Some(Record::Schema {
+                        value: Some(entry.record_value(&subject)),
+                        subject,
+                        version,
+                    })
+                }
+                Record::Config { subject, .. } => {
+                    let value = state.config(subject.as_deref())?.clone();
+                    Some(Record::Config {
+                        subject,
+                        value: Some(value),
+                    })
+                }
+                Record::Mode { subject, .. } => {
+                    let mode = state.mode(subject.as_deref())?;
+                    Some(Record::Mode {
+                        subject,
+                        value: Some(ModeValue {
+                            mode: mode.to_string(),
+                        }),
+                    })
+                }
+                Record::DeleteSubject { .. } | Record::ClearSubject { .. } | Record::Noop => None,
+            }
+        })
+        .collect()
 }

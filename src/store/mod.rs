@@ -309,6 +309,22 @@ impl Store {
         }
     }
 
+    /// The `_schemas` keys whose last record read was fenced, for the leader to restate
+    /// (`kafka::fence`); always none on local stores.
+    pub fn take_fenced(&self) -> Vec<Vec<u8>> {
+        match &*self.schemas.0 {
+            Backend::Kafka(k) => k.take_fenced(),
+            Backend::Sql(_) | Backend::Memory(_) => Vec::new(),
+        }
+    }
+
+    /// Gives back keys [`Store::take_fenced`] took, when restating them failed.
+    pub fn keep_fenced(&self, keys: Vec<Vec<u8>>) {
+        if let Backend::Kafka(k) = &*self.schemas.0 {
+            k.keep_fenced(keys);
+        }
+    }
+
     /// Whether a record read from `_schemas` after `offset` changed the state (see
     /// [`kafka::KafkaStore::changed_after`]); local stores have only this process's writes.
     pub fn changed_after(&self, offset: i64) -> bool {

@@ -33,6 +33,10 @@
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::Message;
 
+/// How many fenced keys a reader remembers for the leader to restate: each is one late record
+/// of a deposed leader, so more than a handful means something else writes the topic.
+pub const MAX_REMEMBERED: usize = 10_000;
+
 /// The header naming the log offset a record must directly follow.
 const AFTER: &str = "schemata.after";
 

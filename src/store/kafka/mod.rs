@@ -79,6 +79,8 @@ pub struct KafkaStore {
     /// nor fenced (see [`fence`]). A fenced writer re-produces its records only if nothing
     /// changed since it decided them.
     last_change: AtomicI64,
+    /// Keys whose last record read was fenced, for the leader to restate (see [`fence`]).
+    fenced: std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
 }
 
 impl KafkaStore {
@@ -147,6 +149,7 @@ impl KafkaStore {
             opened_at: 0,
             timeout: config.timeout,
             last_change: AtomicI64::new(0),
+            fenced: Default::default(),
         };
         store.opened_at = store.mark_end().await?;
         Ok(store)
@@ -163,6 +166,18 @@ impl KafkaStore {
     /// log offset `offset`. Only as fresh as the last read: catch up first.
     pub fn changed_after(&self, offset: i64) -> bool {
         self.last_change.load(Ordering::SeqCst) > offset
+    }
+
+    /// Gives back keys [`KafkaStore::take_fenced`] took.
+    pub fn keep_fenced(&self, keys: Vec<Vec<u8>>) {
+        let mut fenced = self.fenced.lock().unwrap_or_else(|p| p.into_inner());
+        fenced.extend(keys);
+    }
+
+    /// Takes the keys whose last record read was fenced (see [`fence`]).
+    pub fn take_fenced(&self) -> Vec<Vec<u8>> {
+        let mut fenced = self.fenced.lock().unwrap_or_else(|p| p.into_inner());
+        fenced.drain().collect()
     }
 
     /// Produces `records` in order; returns the log offset of the last one once every record is
@@ -189,8 +204,7 @@ impl KafkaStore {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let produced =
-            match tokio::time::timeout(self.timeout, self.produce(&producer, records, after))
-                .await
+            match tokio::time::timeout(self.timeout, self.produce(&producer, records, after)).await
             {
                 Ok(produced) => produced,
                 Err(_) => Err(StoreError::Timeout(format!(
@@ -334,6 +348,10 @@ impl KafkaStore {
                     let record = if fence::holds(&m, offset) {
                         if !fence::is_noop(key) {
                             self.last_change.fetch_max(offset, Ordering::SeqCst);
+                            let mut fenced = self.fenced.lock().unwrap_or_else(|p| p.into_inner());
+                            if !fenced.is_empty() {
+                                fenced.remove(key);
+                            }
                         }
                         RawRecord {
                             key: key.to_vec(),
@@ -346,6 +364,12 @@ impl KafkaStore {
                             key = %String::from_utf8_lossy(key),
                             "ignored a fenced record: its writer decided it on an older end of the log"
                         );
+                        if !fence::is_noop(key) {
+                            let mut fenced = self.fenced.lock().unwrap_or_else(|p| p.into_inner());
+                            if fenced.len() < fence::MAX_REMEMBERED {
+                                fenced.insert(key.to_vec());
+                            }
+                        }
                         Record::Noop.encode(GlobalKeyForm::Omitted)
                     };
                     out.push(Stored { offset, record });
