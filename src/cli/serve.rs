@@ -17,12 +17,44 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Before anything slow (opening the store, replaying it): a SIGTERM during start-up then
     // stops the server cleanly once it is up, instead of killing it mid-replay.
-    let shutdown = shutdown_signal();
+    let signal = shutdown_signal();
     let config = Config::load(args.config.as_ref(), args.overrides)?;
+    let grace = shutdown_grace(&config);
+    let shutdown = async move {
+        signal.await;
+        watchdog(grace);
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     crate::serve(&config, listener, shutdown).await
+}
+
+/// How long a clean shutdown may take: the last write, the leader's resignation and the final
+/// flush each wait at most the store's timeout (SQLite's is 10 s), plus time for in-flight
+/// requests.
+fn shutdown_grace(config: &Config) -> std::time::Duration {
+    config.kafka.timeout.max(std::time::Duration::from_secs(10)) * 3
+        + std::time::Duration::from_secs(10)
+}
+
+/// Ends the process `grace` after the shutdown signal if it has not ended by itself: a client
+/// library blocked on an unreachable broker (librdkafka's destroy, say) must not keep a
+/// stopped registry alive, holding its port and its supervisor's restart.
+fn watchdog(grace: std::time::Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("shutdown-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(grace);
+            tracing::error!(
+                grace_ms = grace.as_millis() as u64,
+                "shutdown did not finish in time; exiting"
+            );
+            std::process::exit(1);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the shutdown watchdog");
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM, so in-flight requests finish and the store closes cleanly.
