@@ -101,6 +101,8 @@ pub struct Leadership {
     pub leader_url: Option<String>,
     /// Whether a leader is known (always, for a single-node store).
     pub known: bool,
+    /// The election epoch: one more on every change of leader (0 without an election).
+    pub epoch: u64,
 }
 
 impl Node {
@@ -181,16 +183,23 @@ impl Node {
                 leading: true,
                 leader_url: None,
                 known: true,
+                epoch: 0,
             },
             Some(e) => {
                 let leader = e.leader();
                 Leadership {
                     leading: e.holds_lease(),
                     known: leader.is_some(),
+                    epoch: leader.as_ref().map_or(0, |l| l.epoch),
                     leader_url: leader.map(|l| l.url),
                 }
             }
         }
+    }
+
+    /// How long ago the state last held everything in the log (see [`Follower::staleness`]).
+    pub fn staleness(&self) -> std::time::Duration {
+        self.follower.staleness().unwrap_or_default()
     }
 
     /// How long the start-up replay took.

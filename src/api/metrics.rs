@@ -125,6 +125,8 @@ pub struct Metrics {
     leader: IntGauge,
     master_slave_role: IntGauge,
     node_count: IntGauge,
+    leader_epoch: IntGauge,
+    staleness: Gauge,
 }
 
 impl Default for Metrics {
@@ -239,6 +241,18 @@ impl Metrics {
                 "schemata_leader",
                 "1 if this node is the writer (a single node always is).",
             ),
+            leader_epoch: gauge(
+                "schemata_leader_epoch",
+                "Election epoch of the known leader: one more on every change of leader (0: single node).",
+            ),
+            staleness: add(
+                &registry,
+                Gauge::new(
+                    "schemata_log_staleness_seconds",
+                    "Seconds since this node last read its log to the end: how far its reads may lag other nodes' writes.",
+                )
+                .unwrap(),
+            ),
             master_slave_role: gauge(
                 "kafka_schema_registry_master_slave_role",
                 "1 if this node is the leader (Confluent's master-slave-role).",
@@ -307,8 +321,11 @@ impl Metrics {
         self.offset.set(offset);
         self.skipped.set(skipped as i64);
         self.replay_seconds.set(node.replay_time().as_secs_f64());
-        let leading = i64::from(node.leadership().leading);
+        let leadership = node.leadership();
+        let leading = i64::from(leadership.leading);
         self.leader.set(leading);
+        self.leader_epoch.set(leadership.epoch as i64);
+        self.staleness.set(node.staleness().as_secs_f64());
         self.master_slave_role.set(leading);
         let mut text = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {

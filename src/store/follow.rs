@@ -32,6 +32,8 @@ pub struct Follower {
     /// Names the log in errors ("the users log").
     what: &'static str,
     reading: tokio::sync::Mutex<()>,
+    /// When a read last came back empty: the fold had everything the log held then.
+    caught_up_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Follower {
@@ -41,11 +43,21 @@ impl Follower {
             batch,
             what,
             reading: tokio::sync::Mutex::new(()),
+            caught_up_at: std::sync::Mutex::new(None),
         }
     }
 
     pub fn log(&self) -> &Log {
         &self.log
+    }
+
+    /// How long ago the fold last had everything the log held (None: never yet): what a
+    /// reader of the fold may miss of other writers' records is at most about this old.
+    pub fn staleness(&self) -> Option<Duration> {
+        self.caught_up_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|at| at.elapsed())
     }
 
     /// Applies whatever the log holds past `fold`, until a read comes back empty; returns how
@@ -56,6 +68,8 @@ impl Follower {
         loop {
             let batch = self.log.read_after(fold.applied(), self.batch).await?;
             if batch.is_empty() {
+                *self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Instant::now());
                 return Ok(count);
             }
             count += batch.len();

@@ -19,20 +19,21 @@
 //!   earlier than `sent`, so it will not claim before `sent + lease`: the old lease ends
 //!   `margin` before anyone may take over.
 //!
-//! Safety rests on one timing assumption: between checking [`Election::holds_lease`] and its
-//! record reaching the broker, a leader is paused for less than `margin` (GC-free Rust, but a
-//! SIGSTOP, a VM freeze or a very slow produce can exceed it). If a pause exceeds it, the old
-//! leader may append after a new leader took over; the records are still applied in log order
-//! by every node, and the new leader decides each write on the log's end (`sync_point`), so
-//! ids stay unique unless both produce within the same window.
+//! The lease is for liveness, not for safety. Two nodes may both believe they lead — a leader
+//! paused (SIGSTOP, a VM freeze) past its margin, or clocks that drift — and yet no id, version
+//! or config is ever decided twice: every leader record is fenced to the log offset it was
+//! decided on (`kafka::fence`), and a record that lands anywhere else is read as a NOOP by every
+//! Schemata reader. The lease only keeps one node writing at a time, so writes are rarely
+//! fenced; the timing assumptions above (no shared clock, rates roughly equal, `margin` of
+//! slack) decide how quickly a dead leader is replaced, not whether the log stays consistent.
 //!
 //! A leader shutting down cleanly appends `resign/EPOCH/NODE` once its last write is applied:
 //! the lease ends at once and the next node claims without waiting for it to run out.
 //!
 //! The writer re-checks the lease under its lock before the NOOP sync and again right before
-//! producing (`node`), so the unsafe window is that last check → produce. A paused process
-//! (SIGSTOP) that resumes after its lease finds it expired (monotonic clocks run on during the
-//! pause) and forwards writes to the new leader instead.
+//! producing (`node`). A paused process (SIGSTOP) that resumes after its lease finds it
+//! expired (monotonic clocks run on during the pause) and forwards writes to the new leader;
+//! a record it had already handed to the producer lands fenced.
 //!
 //! A node with `leader_eligibility = false` never claims; it follows.
 

@@ -34,8 +34,9 @@
 //! - **Before every write** the node calls [`KafkaStore::mark_end`] and applies the log up to
 //!   that NOOP, so a record written by another process or an earlier, timed-out write is
 //!   applied before the next id is chosen.
-//! - **One writer.** One Schemata process per topic: leader election is not implemented yet,
-//!   and two processes writing at the same moment could still both choose the same next id.
+//! - **One writer.** Several Schemata nodes may share a topic: they elect one writer through a
+//!   lease log (`super::lease`), and every record the writer produces is fenced to the end of
+//!   the log it decided on ([`fence`]), so a deposed writer's late records count for no reader.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
