@@ -12,10 +12,13 @@
 //!   would stop it between "appended" and "applied", and the next write would decide on a
 //!   state that lacks those records. [`Node::write`] spawns the write; the request only waits
 //!   for its answer.
-//! - **Decide on the true end of the log.** Under the writer lock the node first reads the log
-//!   to its end ([`Store::sync_point`]: on Kafka, a NOOP record is produced and consumed up to,
-//!   as Confluent does), so records written by anyone else — another process, a takeover tool,
-//!   an earlier write that timed out — are applied before the command runs.
+//! - **Decide on the true end of the log.** Records written by anyone else — another node, a
+//!   takeover tool, an earlier write that timed out — must be applied before a command runs.
+//!   A lone writer's store is first read to its end ([`Store::sync_point`]). On a shared
+//!   Kafka topic the node decides on what it has applied and fences its records to that
+//!   offset (`store::kafka::fence`): if anything landed in between, no reader counts them, and
+//!   the node catches up and decides the command again (a few times at most). That saves the
+//!   NOOP round trip Confluent makes before every write.
 //!
 //! Then: run the pure command on the blocking pool (parsing and compatibility checks can be
 //! expensive; no other task takes the state's write lock meanwhile, so readers are not held up)
@@ -54,8 +57,8 @@ const PARALLEL_FROM: usize = 256;
 /// opening and dropping connections could queue writes without end. Further writes wait for a
 /// place for up to the store's timeout, then fail as timed out (50002).
 const MAX_QUEUED_WRITES: usize = 256;
-/// How often a fenced write is produced again before it fails (each attempt needs another
-/// record to slip in between; one retry covers a node's start-up NOOP).
+/// How often a fenced write is decided and produced again before it fails: each attempt
+/// needs another writer's record to slip in between.
 const FENCED_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
@@ -220,7 +223,7 @@ impl Node {
     pub async fn write<T, F>(self: &Arc<Self>, command: F) -> Result<T, NodeError>
     where
         T: Send + 'static,
-        F: FnOnce(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + 'static,
+        F: Fn(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + Sync + 'static,
     {
         let place = tokio::time::timeout(
             self.store.timeout(),
@@ -247,7 +250,7 @@ impl Node {
     ) -> Result<T, NodeError>
     where
         T: Send + 'static,
-        F: FnOnce(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + 'static,
+        F: Fn(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + Sync + 'static,
     {
         let _writer = self.writer.lock().await;
         // A write that waited out the store's timeout behind others (a broker outage) is
@@ -262,37 +265,39 @@ impl Node {
             .into());
         }
         self.check_lease()?;
-        let end = self.store.sync_point().await?;
-        self.catch_up_to(end).await?;
-        let node = Arc::clone(&self);
-        let decided =
-            tokio::task::spawn_blocking(move || node.read(|state| decide(state, command)))
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("write worker failed: {e}")))?;
-        let (result, raw, max_id) = decided?;
-        if raw.is_empty() {
-            return Ok(result);
-        }
-        // On a shared log the records are fenced to land right after `end` (see
-        // `store::kafka::fence`); a fenced write is produced again, on a new end, only while
-        // nothing read since the decision changed the state it was decided on.
+        // A fenced log (several nodes on Kafka) needs no NOOP round trip first: the records are
+        // fenced to the offset this node has applied (`store::kafka::fence`), so a decision on
+        // a stale state is rejected by the log itself, and the command is decided again on
+        // what the node then reads. A lone writer's store is read to its end first.
         let fenced = self.election.get().is_some();
-        let decided_on = end;
-        let mut end = end;
+        let mut end = if fenced {
+            self.applied()
+        } else {
+            let end = self.store.sync_point().await?;
+            self.catch_up_to(end).await?;
+            end
+        };
+        let command = Arc::new(command);
         for attempt in 1.. {
+            let node = Arc::clone(&self);
+            let command = Arc::clone(&command);
+            let decided =
+                tokio::task::spawn_blocking(move || node.read(|state| decide(state, &*command)))
+                    .await
+                    .map_err(|e| StoreError::Unavailable(format!("write worker failed: {e}")))?;
+            let (result, raw, max_id) = decided?;
+            if raw.is_empty() {
+                return Ok(result);
+            }
             // Again right before producing: the lease may have run out while deciding.
             self.check_lease()?;
             let appended = self.store.append(&raw, max_id, fenced.then_some(end)).await;
             let offset = match appended {
                 Ok(offset) => offset,
                 Err(StoreError::Fenced { landed, after }) if attempt < FENCED_ATTEMPTS => {
-                    tracing::warn!(after, landed, attempt, "write fenced; catching up");
+                    tracing::info!(after, landed, attempt, "write fenced; deciding it again");
                     self.catch_up_to(landed).await?;
-                    end = self.store.sync_point().await?;
-                    self.catch_up_to(end).await?;
-                    if self.store.changed_after(decided_on) {
-                        return Err(StoreError::Fenced { landed, after }.into());
-                    }
+                    end = self.applied();
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -303,9 +308,14 @@ impl Node {
                 e @ StoreError::Timeout(_) => e,
                 e => StoreError::Timeout(format!("written at {offset}, not read back: {e}")),
             })?;
-            break;
+            return Ok(result);
         }
-        Ok(result)
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    /// The offset of the last record the state applied.
+    fn applied(&self) -> i64 {
+        StateFold(&self.state).applied()
     }
 
     /// Refuses to write unless this node holds the lease (always, without an election).
@@ -414,7 +424,7 @@ impl Fold for StateFold<'_> {
 /// the registry will have allocated once they are applied.
 fn decide<T>(
     state: &State,
-    command: impl FnOnce(&State) -> Result<(T, Vec<Record>), RegistryError>,
+    command: &impl Fn(&State) -> Result<(T, Vec<Record>), RegistryError>,
 ) -> Result<(T, Vec<RawRecord>, i32), RegistryError> {
     let (result, records) = command(state)?;
     let form = state.global_key_form();

@@ -125,7 +125,7 @@ async fn register(
     };
     let (id, registration) = node
         .write(move |state| {
-            command::register(state, req).map(|r| {
+            command::register(state, req.clone()).map(|r| {
                 let registration = if r.records.is_empty() {
                     Registration::Existing
                 } else if state.schema(r.id).is_none() {

@@ -31,6 +31,12 @@ pub fn translate(mut props: BTreeMap<String, String>) -> anyhow::Result<Translat
     let listeners = take("listeners").filter(|l| !l.is_empty());
     let port = take("port");
     take("host.name"); // the advertised name (leader election), not the bind address
+    o.leader_eligibility = match take("leader.eligibility").as_deref() {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+        Some(v) => bail!("leader.eligibility '{v}' is not true or false"),
+    };
     o.listen = match (listeners, port) {
         (Some(listeners), _) => Some(listener(&listeners)?),
         (None, Some(port)) => {
@@ -356,6 +362,17 @@ mod tests {
             let err = jaas_login(jaas).err().expect(jaas).to_string();
             assert!(err.contains(why), "{jaas}: {err}");
         }
+    }
+
+    #[test]
+    fn leader_eligibility_carries_over() {
+        let t = |v: &str| {
+            translate(BTreeMap::from([("leader.eligibility".into(), v.into())]))
+                .map(|t| t.overrides.leader_eligibility)
+        };
+        assert_eq!(t("false").unwrap(), Some(false));
+        assert_eq!(t("TRUE").unwrap(), Some(true));
+        assert!(t("maybe").unwrap_err().to_string().contains("maybe"));
     }
 
     #[test]

@@ -68,8 +68,7 @@ impl Follower {
         loop {
             let batch = self.log.read_after(fold.applied(), self.batch).await?;
             if batch.is_empty() {
-                *self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Instant::now());
+                *self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
                 return Ok(count);
             }
             count += batch.len();

@@ -325,15 +325,6 @@ impl Store {
         }
     }
 
-    /// Whether a record read from `_schemas` after `offset` changed the state (see
-    /// [`kafka::KafkaStore::changed_after`]); local stores have only this process's writes.
-    pub fn changed_after(&self, offset: i64) -> bool {
-        match &*self.schemas.0 {
-            Backend::Kafka(k) => k.changed_after(offset),
-            Backend::Sql(_) | Backend::Memory(_) => false,
-        }
-    }
-
     /// The highest schema id ever allocated, even if compaction removed every record with it,
     /// so ids are never reused for different content.
     pub async fn id_watermark(&self) -> Result<i32, StoreError> {

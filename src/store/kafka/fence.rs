@@ -20,9 +20,13 @@
 //! compacted topic — counts the same records.
 //!
 //! The writer learns the offsets its records landed at from the produce acknowledgements. If
-//! they were fenced (another node's start-up NOOP or a late record got in between) it catches
-//! up, and re-produces the same records only if nothing read since its decision changes state;
-//! otherwise the write fails (50001) and the client may retry.
+//! they were fenced (another node's start-up NOOP, a foreign writer or a late record got in
+//! between) it catches up and decides the command again on what it read (`node`). Because a
+//! stale decision cannot count, the writer needs no NOOP round trip to learn the end of the log
+//! before each write: it decides on what it has applied.
+//!
+//! The rule assumes offsets are dense, as on a partition without transactions (Confluent,
+//! Karapace and Schemata never write them).
 //!
 //! Limits: Confluent and Karapace ignore the header, so they would apply a deposed leader's
 //! late record; the fence protects Schemata readers only. Compaction keeps the latest record
@@ -65,9 +69,8 @@ pub fn holds(m: &impl Message, offset: i64) -> bool {
         .is_some_and(|after| after + 1 == offset)
 }
 
-/// Whether `key` is a NOOP record's key, as Schemata, Confluent and Karapace write it. Only
-/// used to see that nothing changed; a NOOP key written another way counts as a change, which
-/// merely fails a write that could have been retried.
+/// Whether `key` is a NOOP record's key, as Schemata, Confluent and Karapace write it: a fenced
+/// NOOP needs no restating.
 pub fn is_noop(key: &[u8]) -> bool {
     key == br#"{"keytype":"NOOP","magic":0}"#
 }

@@ -76,10 +76,6 @@ pub struct KafkaStore {
     /// The log offset of the NOOP produced on open: replay is complete once it is applied.
     opened_at: i64,
     timeout: Duration,
-    /// The log offset of the last record read that changes a reader's state: neither a NOOP
-    /// nor fenced (see [`fence`]). A fenced writer re-produces its records only if nothing
-    /// changed since it decided them.
-    last_change: AtomicI64,
     /// Keys whose last record read was fenced, for the leader to restate (see [`fence`]).
     fenced: std::sync::Mutex<std::collections::HashSet<Vec<u8>>>,
 }
@@ -149,7 +145,6 @@ impl KafkaStore {
             known_end: AtomicI64::new(0),
             opened_at: 0,
             timeout: config.timeout,
-            last_change: AtomicI64::new(0),
             fenced: Default::default(),
         };
         store.opened_at = store.mark_end().await?;
@@ -161,12 +156,6 @@ impl KafkaStore {
     pub async fn mark_end(&self) -> Result<i64, StoreError> {
         self.append(&[Record::Noop.encode(GlobalKeyForm::Omitted)], None)
             .await
-    }
-
-    /// Whether a record that changes a reader's state (not a NOOP, not fenced) was read after
-    /// log offset `offset`. Only as fresh as the last read: catch up first.
-    pub fn changed_after(&self, offset: i64) -> bool {
-        self.last_change.load(Ordering::SeqCst) > offset
     }
 
     /// Gives back keys [`KafkaStore::take_fenced`] took.
@@ -348,7 +337,6 @@ impl KafkaStore {
                     let key = m.key().unwrap_or_default();
                     let record = if fence::holds(&m, offset) {
                         if !fence::is_noop(key) {
-                            self.last_change.fetch_max(offset, Ordering::SeqCst);
                             let mut fenced = self.fenced.lock().unwrap_or_else(|p| p.into_inner());
                             if !fenced.is_empty() {
                                 fenced.remove(key);
