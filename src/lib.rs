@@ -73,7 +73,12 @@ pub async fn serve(
             return Ok(());
         }
     };
-    let app = api::app(node.clone(), auth.clone(), config.max_body_bytes);
+    let app = api::app(
+        node.clone(),
+        auth.clone(),
+        config.max_body_bytes,
+        config.tls.as_ref(),
+    );
     let addr = listener.local_addr()?;
     let tls = config.tls.is_some();
     tracing::info!(%addr, tls, store = %config.store, "schemata listening");

@@ -497,3 +497,111 @@ async fn a_paused_leader_comes_back_as_a_follower() {
         assert_eq!(ids.len(), 3, "on {}: {ids:?}", node.url);
     }
 }
+
+/// Forwarding with HTTPS and auth on: two nodes share a self-signed certificate; a write sent
+/// to the follower with Basic credentials is forwarded over HTTPS with them and succeeds, a
+/// write with a reader's credentials is refused as the leader refuses it, and one without
+/// credentials never reaches the leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_works_over_https_with_auth() {
+    let Some(broker) = kafka_broker() else {
+        eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let topic = unique_topic("schemata-ha");
+    let users_topic = format!("{topic}-users");
+    let store = format!("kafka://{broker}/{topic}");
+    for (name, password, role) in [("w", "writer-pw", "write"), ("r", "reader-pw", "read")] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_schemata"))
+            .args([
+                "user",
+                "--store",
+                &store,
+                "--kafka-users-topic",
+                &users_topic,
+            ])
+            .args(["add", name, "--role", role, "--password-stdin"])
+            .env_remove("SCHEMATA_CONFIG")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        assert!(child.wait().unwrap().success(), "schemata user add {name}");
+    }
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let start = |port: u16| {
+        let child = Command::new(env!("CARGO_BIN_EXE_schemata"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--store", &store, "--kafka-users-topic", &users_topic])
+            .args(["--kafka-lease-ms", &LEASE.as_millis().to_string()])
+            .args(["--kafka-fetch-wait-ms", "10", "--auth-enabled", "true"])
+            .args(["--advertised-url", &format!("https://localhost:{port}")])
+            .arg("--tls-cert")
+            .arg(&cert_path)
+            .arg("--tls-key")
+            .arg(&key_path)
+            .current_dir(dir.path())
+            .env("SCHEMATA_LOG", "warn")
+            .spawn()
+            .unwrap();
+        Node {
+            child,
+            url: format!("https://localhost:{port}"),
+        }
+    };
+    let nodes = [start(common::free_port()), start(common::free_port())];
+    // Wait until both serve and agree who leads.
+    let started = Instant::now();
+    let leader = loop {
+        let mut urls = vec![];
+        for n in &nodes {
+            let ready = client.get(format!("{}/ready", n.url));
+            if let Ok(r) = ready.basic_auth("r", Some("reader-pw")).send().await {
+                if let Ok(body) = r.json::<Value>().await {
+                    urls.push(body["leaderUrl"].as_str().map(str::to_string));
+                }
+            }
+        }
+        if urls.len() == 2 && urls[0].is_some() && urls[0] == urls[1] {
+            break urls[0].clone().unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no agreed leader: {urls:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let follower = nodes.iter().find(|n| n.url != leader).unwrap();
+    let register = |user: Option<(&'static str, &'static str)>| {
+        let mut r = client
+            .post(format!("{}/subjects/tls/versions", follower.url))
+            .json(&json!({"schema": "\"string\""}));
+        if let Some((u, p)) = user {
+            r = r.basic_auth(u, Some(p));
+        }
+        r.send()
+    };
+    let r = register(Some(("w", "writer-pw"))).await.unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let r = register(Some(("r", "reader-pw"))).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = register(None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    // The schema the writer registered is readable on the leader too.
+    let r = client
+        .get(format!("{leader}/subjects/tls/versions/1"))
+        .basic_auth("r", Some("reader-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -7,8 +7,13 @@
 //! While no leader is known (an election under way) a write waits for one, up to the store's
 //! timeout; then 50004. A leader that cannot be reached is retried until the timeout (it may be
 //! replaced meanwhile); then 50003.
+//!
+//! Over HTTPS the follower trusts the system's roots plus the certificates in this node's own
+//! TLS files (its certificate chain and the client CA), since nodes of one cluster usually
+//! share a CA or a certificate; and when the leader requires client certificates, it presents
+//! its own certificate and key.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -19,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use crate::node::{Node, NodeError, Route};
+use crate::tls::TlsFiles;
 
 /// Marks a request one node forwarded to another, so it is never forwarded again.
 const FORWARDED: &str = "x-schemata-forwarded";
@@ -29,7 +35,24 @@ const MAX_FORWARDED_BYTES: usize = 64 * 1024 * 1024;
 /// How often a waiting write looks again for a leader.
 const POLL: Duration = Duration::from_millis(25);
 
-pub async fn layer(State(node): State<Arc<Node>>, req: Request, next: Next) -> Response {
+/// What the forwarding layer needs: the node (who leads) and an HTTP client for the leader.
+#[derive(Clone)]
+pub struct Forwarder {
+    node: Arc<Node>,
+    client: reqwest::Client,
+}
+
+impl Forwarder {
+    pub fn new(node: Arc<Node>, tls: Option<&TlsFiles>) -> Forwarder {
+        Forwarder {
+            node,
+            client: client(tls),
+        }
+    }
+}
+
+pub async fn layer(State(f): State<Forwarder>, req: Request, next: Next) -> Response {
+    let node = &f.node;
     if !is_write(req.method(), req.uri().path()) {
         return next.run(req).await;
     }
@@ -57,7 +80,7 @@ pub async fn layer(State(node): State<Arc<Node>>, req: Request, next: Next) -> R
                     }
                 }
                 let payload = bytes.clone().unwrap_or_default();
-                match send(&url, &parts, payload).await {
+                match send(&f.client, &url, &parts, payload).await {
                     Ok(response) => return response,
                     Err(e) if Instant::now() >= deadline => {
                         return ApiError::Forwarding(e).into_response()
@@ -93,18 +116,51 @@ fn is_write(method: &Method, path: &str) -> bool {
     }
 }
 
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .build()
-            .expect("an HTTP client builds")
+/// The client for the leader; see the module doc for whom it trusts over HTTPS.
+fn client(tls: Option<&TlsFiles>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(2));
+    if let Some(tls) = tls {
+        for file in std::iter::once(&tls.cert).chain(tls.client_ca.as_ref()) {
+            let certs = std::fs::read(file)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| {
+                    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string())
+                });
+            match certs {
+                Ok(certs) => {
+                    for cert in certs {
+                        builder = builder.add_root_certificate(cert);
+                    }
+                }
+                Err(error) => tracing::warn!(file = %file.display(), %error,
+                    "cannot read certificates to trust when forwarding to the leader"),
+            }
+        }
+        if tls.client_cert_required {
+            let identity = std::fs::read(&tls.cert)
+                .and_then(|mut pem| {
+                    pem.extend(b"\n");
+                    pem.extend(std::fs::read(&tls.key)?);
+                    Ok(pem)
+                })
+                .map_err(|e| e.to_string())
+                .and_then(|pem| reqwest::Identity::from_pem(&pem).map_err(|e| e.to_string()));
+            match identity {
+                Ok(identity) => builder = builder.identity(identity),
+                Err(error) => tracing::warn!(%error,
+                    "cannot present this node's certificate when forwarding to the leader"),
+            }
+        }
+    }
+    builder.build().unwrap_or_else(|error| {
+        tracing::warn!(%error, "forwarding client with the system's roots only");
+        reqwest::Client::new()
     })
 }
 
 /// Sends the request to the leader at `url`; its answer, or why there is none.
 async fn send(
+    client: &reqwest::Client,
     url: &str,
     parts: &axum::http::request::Parts,
     body: axum::body::Bytes,
@@ -115,7 +171,7 @@ async fn send(
     };
     let method =
         reqwest::Method::from_bytes(parts.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
-    let mut request = client().request(method, &target).body(body.to_vec());
+    let mut request = client.request(method, &target).body(body.to_vec());
     for name in [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT] {
         if let Some(v) = parts.headers.get(&name) {
             request = request.header(name.as_str(), v.as_bytes());

@@ -60,16 +60,18 @@ pub type AppState = Arc<Node>;
 /// The service as served: the API and `/metrics`, auth in front of them when `auth` is given
 /// (see [`auth::layer`]), request metrics around that ([`metrics::track`]), request ids and
 /// spans outermost ([`request_id::layer`]), and Confluent's tolerance of a trailing slash
-/// (`/subjects/`), which must be trimmed before routing.
+/// (`/subjects/`), which must be trimmed before routing. Writes on a follower are forwarded to
+/// the leader inside auth (`forward`), trusting the certificates of `tls` too.
 pub fn app(
     node: Arc<Node>,
     auth: Option<Arc<Authenticator>>,
     max_body_bytes: usize,
+    tls: Option<&crate::tls::TlsFiles>,
 ) -> NormalizePath<Router> {
     let metrics = Arc::new(metrics::Metrics::new());
     let api = router(node.clone(), max_body_bytes)
         .layer(axum::middleware::from_fn_with_state(
-            node.clone(),
+            forward::Forwarder::new(node.clone(), tls),
             forward::layer,
         ))
         .merge(metrics::router(node, metrics.clone()));
