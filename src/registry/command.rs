@@ -431,36 +431,6 @@ pub fn delete_mode(state: &State, subject: &str) -> Result<(Mode, Vec<Record>), 
     Ok((old, vec![record]))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::registry::record::{GlobalKeyForm, RawRecord};
-
-    #[test]
-    fn soft_delete_keeps_fields_another_registry_wrote() {
-        let mut state = State::default();
-        state.apply_raw(
-            1,
-            &RawRecord {
-                key: br#"{"keytype":"SCHEMA","subject":"s","version":1,"magic":1}"#.to_vec(),
-                value: Some(
-                    br#"{"subject":"s","version":1,"id":7,"md5":"abc","metadata":{"k":1},"schema":"\"int\"","deleted":false}"#
-                        .to_vec(),
-                ),
-            },
-        );
-        let (version, records) =
-            delete_version(&state, "s", VersionSelector::Number(Version(1)), false).unwrap();
-        assert_eq!(version, Version(1));
-        let raw = records[0].encode(GlobalKeyForm::Omitted);
-        let value: serde_json::Value = serde_json::from_slice(&raw.value.unwrap()).unwrap();
-        assert_eq!(value["deleted"], true);
-        assert_eq!(value["md5"], "abc");
-        assert_eq!(value["metadata"]["k"], 1);
-        assert_eq!(value["id"], 7);
-    }
-}
-
 /// Records that say again what the state holds for each raw `_schemas` key in `keys`.
 ///
 /// A leader re-appends them after reading a fenced record with one of those keys, because
@@ -509,4 +479,34 @@ pub fn restate(state: &State, keys: &[Vec<u8>]) -> Vec<Record> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::record::{GlobalKeyForm, RawRecord};
+
+    #[test]
+    fn soft_delete_keeps_fields_another_registry_wrote() {
+        let mut state = State::default();
+        state.apply_raw(
+            1,
+            &RawRecord {
+                key: br#"{"keytype":"SCHEMA","subject":"s","version":1,"magic":1}"#.to_vec(),
+                value: Some(
+                    br#"{"subject":"s","version":1,"id":7,"md5":"abc","metadata":{"k":1},"schema":"\"int\"","deleted":false}"#
+                        .to_vec(),
+                ),
+            },
+        );
+        let (version, records) =
+            delete_version(&state, "s", VersionSelector::Number(Version(1)), false).unwrap();
+        assert_eq!(version, Version(1));
+        let raw = records[0].encode(GlobalKeyForm::Omitted);
+        let value: serde_json::Value = serde_json::from_slice(&raw.value.unwrap()).unwrap();
+        assert_eq!(value["deleted"], true);
+        assert_eq!(value["md5"], "abc");
+        assert_eq!(value["metadata"]["k"], 1);
+        assert_eq!(value["id"], 7);
+    }
 }
