@@ -88,8 +88,11 @@ async fn produce(broker: &str, topic: &str, records: &[(&str, Option<&str>)]) {
     }
 }
 
+/// A record as consumed: Kafka offset, key, value.
+type OnWire = (i64, Vec<u8>, Option<Vec<u8>>);
+
 /// Every record in the topic, from the start to the high watermark.
-fn consume_all(broker: &str, topic: &str) -> Vec<(i64, Vec<u8>, Option<Vec<u8>>)> {
+fn consume_all(broker: &str, topic: &str) -> Vec<OnWire> {
     let consumer: BaseConsumer = client(broker)
         .set("group.id", "kafka-store-test")
         .set("enable.auto.commit", "false")
@@ -537,7 +540,7 @@ async fn a_late_record_of_a_deposed_leader_is_ignored_and_its_key_restated() {
         )
         .await
         .unwrap();
-    let value_of = |records: &[(i64, Vec<u8>, Option<Vec<u8>>)]| -> Vec<(i64, String)> {
+    let value_of = |records: &[OnWire]| -> Vec<(i64, String)> {
         records
             .iter()
             .filter(|(_, k, _)| k == key.as_bytes())
