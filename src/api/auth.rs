@@ -86,6 +86,8 @@ pub fn requirement(method: &Method, path: &str, query: Option<&str>) -> Requirem
     let admin = Need(Role::Admin, Target::Any);
     match segments.as_slice() {
         ["health"] => Requirement::Open,
+        // Readiness, for load balancers and orchestrators, like `/health`.
+        ["ready"] if read => Requirement::Open,
         // Counts and route templates only — no subject names, no schema content — and
         // scrapers rarely carry credentials (see `api::metrics`).
         ["metrics"] if read => Requirement::Open,
@@ -264,6 +266,7 @@ mod tests {
         use Method as M;
         let any = |r| Requirement::Role(r, Target::Any);
         assert_eq!(need(M::GET, "/health"), Requirement::Open);
+        assert_eq!(need(M::GET, "/ready"), Requirement::Open);
         assert_eq!(need(M::GET, "/metrics"), Requirement::Open);
         assert_eq!(need(M::GET, "/openapi.yaml"), Requirement::Open);
         assert_eq!(need(M::DELETE, "/metrics"), any(Role::Admin));
