@@ -11,9 +11,10 @@ use super::auth::Viewer;
 use super::error::ApiError;
 use super::metrics::{Recorder, Registration};
 use super::{off_the_runtime, ok, AppState, JsonBody, Params, PathParams, VersionBody};
+use crate::node::Route;
 use crate::registry::command::{self, Register};
 use crate::registry::error::RegistryError;
-use crate::registry::ids::{Subject, Version, VersionSelector};
+use crate::registry::ids::{SchemaId, Subject, Version, VersionSelector};
 use crate::registry::query::{self, Visibility};
 use crate::registry::record::Reference;
 use crate::registry::state::VersionEntry;
@@ -123,6 +124,10 @@ async fn register(
         version,
         normalize: params.flag("normalize"),
     };
+    if let Some(id) = registered_already(&node, &req).await {
+        recorder.registration(Registration::Existing);
+        return Ok(ok(&json!({ "id": id })));
+    }
     let (id, registration) = node
         .write(move |state| {
             command::register(state, req).map(|r| {
@@ -139,6 +144,24 @@ async fn register(
         .await?;
     recorder.registration(registration);
     Ok(ok(&json!({ "id": id })))
+}
+
+/// The id a registration gets without writing anything, found under the state's read lock
+/// alone: the schema is already a live version of the subject and nothing about the request
+/// asks for more (see [`command::resolve_registered`]). Producers register their schema on
+/// every start, so this is most registrations; the writer, and the round trip to the store
+/// it makes before deciding, are left to those that may write. Only where this node writes
+/// the log itself: elsewhere the leader answers, as for any write.
+async fn registered_already(node: &AppState, req: &Register) -> Option<SchemaId> {
+    if node.route() != Route::Local {
+        return None;
+    }
+    let (resolved, normalize) = node.read(|s| command::resolve_registered(s, req))?;
+    let text = req.input.schema.clone();
+    let prepared = off_the_runtime(move || Ok(resolved.parse(&text, normalize)?))
+        .await
+        .ok()?;
+    node.read(|s| command::registered_id(s, &req.subject, &prepared.key))
 }
 
 async fn lookup(
