@@ -288,3 +288,96 @@ async fn a_repeated_registration_is_counted_as_existing() {
         .unwrap_or_else(|| panic!("no existing registrations counted:\n{metrics}"));
     assert!(existing.ends_with(" 1"), "{existing}");
 }
+
+/// Repeated submissions are answered from their earlier parse (the process-wide fingerprint
+/// map) — and only when everything the parse depended on is the same: the text exactly, the
+/// `normalize` flag, and what the references name now.
+#[tokio::test]
+async fn a_repeated_submission_is_not_parsed_again_but_answers_the_same() {
+    let s = TestServer::start().await;
+    // Normalized, a decimal's `scale: 0` goes: one schema. Not normalized, two.
+    let decimal = |scale: Option<i64>| {
+        let mut t = json!({"type": "bytes", "logicalType": "decimal", "precision": 4});
+        if let Some(scale) = scale {
+            t["scale"] = json!(scale);
+        }
+        json!({"type": "record", "name": "D", "fields": [{"name": "d", "type": t}]})
+    };
+    let (full, short) = (decimal(None), decimal(Some(0)));
+    let schema = |v: &Value| json!({ "schema": v.to_string() });
+    let (status, _) = s
+        .post("/subjects/n/versions?normalize=true", schema(&full))
+        .await;
+    assert_eq!(status, 200);
+
+    let (hits_before, _) = schemata::registry::fingerprint::shared().counts();
+    for _ in 0..3 {
+        assert_error(&s.post("/subjects/n", schema(&short)).await, 404, 40403);
+        let (status, found) = s.post("/subjects/n?normalize=true", schema(&short)).await;
+        assert_eq!((status, &found["version"]), (StatusCode::OK, &json!(1)));
+        assert_eq!(
+            s.post("/subjects/n/versions?normalize=true", schema(&short))
+                .await,
+            (StatusCode::OK, json!({"id": 1}))
+        );
+    }
+    let (hits_after, _) = schemata::registry::fingerprint::shared().counts();
+    assert!(
+        hits_after >= hits_before + 6,
+        "{hits_before} → {hits_after}"
+    );
+
+    // A reference to the latest version of a subject: once that subject has a newer version,
+    // the same text names other content, and the lookup says so.
+    let x1 = json!({"type": "enum", "name": "X", "symbols": ["A"]});
+    let x2 = json!({"type": "enum", "name": "X", "symbols": ["A", "B"]});
+    s.register("x", &x1).await;
+    let main = json!({"type": "record", "name": "M", "fields": [{"name": "x", "type": "X"}]});
+    let referencing = |version: i64| json!({"schema": main.to_string(), "references": [{"name": "X", "subject": "x", "version": version}]});
+    let (status, registered) = s.post("/subjects/main/versions", referencing(-1)).await;
+    assert_eq!(status, 200, "{registered}");
+    for _ in 0..2 {
+        let (status, found) = s.post("/subjects/main", referencing(-1)).await;
+        assert_eq!((status, &found["id"]), (StatusCode::OK, &registered["id"]));
+    }
+    s.register("x", &x2).await;
+    for _ in 0..2 {
+        assert_error(&s.post("/subjects/main", referencing(-1)).await, 404, 40403);
+        let (status, found) = s.post("/subjects/main", referencing(1)).await;
+        assert_eq!((status, &found["id"]), (StatusCode::OK, &registered["id"]));
+    }
+
+    // Compatibility verdicts repeat, compatible or not, verbose or not.
+    let v1 = record("C", &["a"]);
+    s.register("c", &v1).await;
+    let adds_required = record("C", &["a", "b"]);
+    for _ in 0..3 {
+        assert_eq!(
+            s.post("/compatibility/subjects/c/versions/latest", schema(&v1))
+                .await,
+            (StatusCode::OK, json!({"is_compatible": true}))
+        );
+        assert_eq!(
+            s.post(
+                "/compatibility/subjects/c/versions/latest",
+                schema(&adds_required)
+            )
+            .await,
+            (StatusCode::OK, json!({"is_compatible": false}))
+        );
+        let (status, verbose) = s
+            .post(
+                "/compatibility/subjects/c/versions/latest?verbose=true",
+                schema(&adds_required),
+            )
+            .await;
+        assert_eq!(
+            (status, &verbose["is_compatible"]),
+            (StatusCode::OK, &json!(false))
+        );
+        assert!(verbose["messages"][0]
+            .as_str()
+            .unwrap()
+            .contains("READER_FIELD_MISSING_DEFAULT_VALUE"));
+    }
+}

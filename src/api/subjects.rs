@@ -157,10 +157,15 @@ async fn registered_already(node: &AppState, req: &Register) -> Option<SchemaId>
         return None;
     }
     let (resolved, normalize) = node.read(|s| command::resolve_registered(s, req))?;
-    let text = req.input.schema.clone();
-    let prepared = off_the_runtime(move || Ok(resolved.parse(&text, normalize)?))
-        .await
-        .ok()?;
+    let prepared = match resolved.parsed_before(&req.input.schema, normalize) {
+        Some(p) => p,
+        None => {
+            let text = req.input.schema.clone();
+            off_the_runtime(move || Ok(resolved.parse_and_keep(&text, normalize)?))
+                .await
+                .ok()?
+        }
+    };
     node.read(|s| command::registered_id(s, &req.subject, &prepared.key))
 }
 
@@ -177,7 +182,12 @@ async fn lookup(
     // Parse without the state's lock and off the async workers; then find the version.
     let (resolved, normalize) =
         node.read(|s| query::resolve_for_lookup(s, &subject, &input, normalize, deleted))?;
-    let prepared = off_the_runtime(move || Ok(resolved.parse(&input.schema, normalize)?)).await?;
+    let prepared = match resolved.parsed_before(&input.schema, normalize) {
+        Some(p) => p,
+        None => {
+            off_the_runtime(move || Ok(resolved.parse_and_keep(&input.schema, normalize)?)).await?
+        }
+    };
     node.read(|s| {
         let v = query::lookup(s, &subject, &prepared, deleted)?;
         Ok(ok(&VersionBody::new(&subject, v)))

@@ -145,7 +145,7 @@ pub fn register(state: &State, req: Register) -> Result<Registered, RegistryErro
         id,
         schema_type: prepared.key.schema_type.clone(),
         references: prepared.references().to_vec(),
-        schema: prepared.parsed.canonical,
+        schema: prepared.parsed.canonical.clone(),
         deleted: false,
         extra: Default::default(),
     };
