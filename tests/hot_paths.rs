@@ -381,3 +381,152 @@ async fn a_repeated_submission_is_not_parsed_again_but_answers_the_same() {
             .contains("READER_FIELD_MISSING_DEFAULT_VALUE"));
     }
 }
+
+impl InProcess {
+    async fn get_bytes(&self, path: &str) -> (StatusCode, String, String) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        (status, ct, r.text().await.unwrap())
+    }
+}
+
+/// Reads of a version or of a schema by id are rendered once and then served as kept bytes:
+/// the bodies are exactly what rendering each request gave (and still gives where a query
+/// option asks for more), for schemas with references, escapes, soft-deleted versions.
+#[tokio::test]
+async fn kept_response_bodies_are_exactly_the_rendered_ones() {
+    let s = InProcess::start().await;
+    let escaped = json!({"type": "record", "name": "E", "doc": "h\u{e9}llo \"q\" \\ / \u{1f600} <&>",
+        "fields": [{"name": "a", "type": "string", "default": "\n\t"}]});
+    let x = json!({"type": "enum", "name": "X", "symbols": ["A"]});
+    let main = json!({"type": "record", "name": "M", "fields": [{"name": "x", "type": "X"}]});
+    for (subject, body) in [
+        ("plain", json!({"schema": "\"string\""})),
+        ("escaped", json!({"schema": escaped.to_string()})),
+        ("x", json!({"schema": x.to_string()})),
+        (
+            "main",
+            json!({"schema": main.to_string(), "references": [{"name": "X", "subject": "x", "version": 1}]}),
+        ),
+        ("gone", json!({"schema": record("G", &["a"]).to_string()})),
+        (
+            "gone",
+            json!({"schema": record_with_defaults("G", &["a", "b"]).to_string()}),
+        ),
+    ] {
+        let (status, answer) = s.post(&format!("/subjects/{subject}/versions"), body).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let r = s
+        .client
+        .delete(format!("{}/subjects/gone/versions/1", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // One pinned byte for byte.
+    for _ in 0..2 {
+        assert_eq!(
+            s.get_bytes("/subjects/plain/versions/latest").await,
+            (
+                StatusCode::OK,
+                CT.to_string(),
+                r#"{"subject":"plain","version":1,"id":1,"schema":"\"string\""}"#.to_string()
+            )
+        );
+        assert_eq!(
+            s.get_bytes("/schemas/ids/1").await,
+            (
+                StatusCode::OK,
+                CT.to_string(),
+                r#"{"schema":"\"string\""}"#.to_string()
+            )
+        );
+    }
+
+    // Every version, as the `/schemas` listing renders it per request.
+    let (_, _, listing) = s.get_bytes("/schemas?deleted=true").await;
+    let listing: Vec<Value> = serde_json::from_str(&listing).unwrap();
+    assert_eq!(listing.len(), 6);
+    for expected in &listing {
+        let path = format!(
+            "/subjects/{}/versions/{}",
+            expected["subject"].as_str().unwrap(),
+            expected["version"]
+        );
+        let expected_bytes = serde_json::to_string(expected).unwrap();
+        let deleted = expected["subject"] == "gone" && expected["version"] == 1;
+        for round in 0..2 {
+            let (status, ct, body) = s.get_bytes(&format!("{path}?deleted=true")).await;
+            assert_eq!(
+                (status, &ct, &body),
+                (StatusCode::OK, &CT.to_string(), &expected_bytes),
+                "{path} #{round}"
+            );
+            let latest = s.get_bytes(&path).await;
+            if deleted {
+                assert_eq!(latest.0, 404, "{path}");
+            } else {
+                assert_eq!(latest.2, expected_bytes, "{path}");
+            }
+            let (_, _, raw) = s.get_bytes(&format!("{path}/schema?deleted=true")).await;
+            assert_eq!(raw, expected["schema"].as_str().unwrap());
+        }
+        // By id: the body `fetchMaxId` renders per request, less `maxId`.
+        let id = &expected["id"];
+        let (_, _, with_max) = s
+            .get_bytes(&format!("/schemas/ids/{id}?fetchMaxId=true"))
+            .await;
+        let mut with_max: Value = serde_json::from_str(&with_max).unwrap();
+        assert_eq!(with_max["maxId"], 6);
+        with_max.as_object_mut().unwrap().remove("maxId");
+        for _ in 0..2 {
+            let (status, ct, body) = s.get_bytes(&format!("/schemas/ids/{id}")).await;
+            assert_eq!((status, ct), (StatusCode::OK, CT.to_string()));
+            assert_eq!(body, serde_json::to_string(&with_max).unwrap(), "id {id}");
+            let (_, _, raw) = s.get_bytes(&format!("/schemas/ids/{id}/schema")).await;
+            assert_eq!(raw, expected["schema"].as_str().unwrap());
+        }
+    }
+    // The referencing version carries its references, in Confluent's field order.
+    let (_, _, main_body) = s.get_bytes("/subjects/main/versions/1").await;
+    assert!(
+        main_body.starts_with(r#"{"subject":"main","version":1,"id":4,"references":[{"name":"X","subject":"x","version":1}],"schema":"#),
+        "{main_body}"
+    );
+
+    // A version rewritten (soft-deleted) is rendered anew; `latest` follows new versions.
+    let (_, _, before) = s.get_bytes("/subjects/gone/versions/latest").await;
+    assert!(before.contains(r#""version":2"#), "{before}");
+    s.post(
+        "/subjects/gone/versions",
+        json!({"schema": record_with_defaults("G", &["a", "b", "c"]).to_string()}),
+    )
+    .await;
+    let (_, _, after) = s.get_bytes("/subjects/gone/versions/latest").await;
+    assert!(after.contains(r#""version":3"#), "{after}");
+    let r = s
+        .client
+        .delete(format!("{}/subjects/gone/versions/3", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        s.get_bytes("/subjects/gone/versions/latest").await.2,
+        before
+    );
+    assert_eq!(
+        s.get_bytes("/subjects/gone/versions/3?deleted=true")
+            .await
+            .2,
+        after
+    );
+}

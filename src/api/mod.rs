@@ -296,14 +296,45 @@ impl<'a> VersionBody<'a> {
     }
 }
 
-/// A schema's text as the whole body (`…/schema` endpoints): it is JSON already.
-pub fn raw_schema(text: &str) -> Response {
+impl VersionBody<'_> {
+    /// `v` of `subject` rendered as [`VersionBody`], once per version: the bytes are kept
+    /// with the entry and served as they are to every later request.
+    pub fn rendered(subject: &str, v: &VersionEntry) -> Response {
+        let bytes = v
+            .rendered
+            .get_or_init(|| render(&VersionBody::new(subject, v)))
+            .clone();
+        json_bytes(Bytes::from_owner(bytes))
+    }
+}
+
+/// `body` as JSON bytes, to keep.
+pub fn render(body: &impl Serialize) -> Arc<[u8]> {
+    serde_json::to_vec(body)
+        .unwrap_or_else(|_| b"{}".to_vec())
+        .into()
+}
+
+/// A 200 whose body is JSON already.
+pub fn json_bytes(body: Bytes) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
-        text.to_string(),
+        body,
     )
         .into_response()
+}
+
+/// A schema's text as the whole body (`…/schema` endpoints): it is JSON already, and shared,
+/// not copied.
+pub fn raw_schema(text: &Arc<str>) -> Response {
+    struct Text(Arc<str>);
+    impl AsRef<[u8]> for Text {
+        fn as_ref(&self) -> &[u8] {
+            self.0.as_bytes()
+        }
+    }
+    json_bytes(Bytes::from_owner(Text(text.clone())))
 }
 
 /// Runs `work` (parsing a submitted schema, checking compatibility) on tokio's blocking pool:

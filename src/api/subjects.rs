@@ -214,9 +214,7 @@ async fn get_version(
     PathParams(path): PathParams<(String, String)>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    render_version(&node, path, &params, |subject, v| {
-        ok(&VersionBody::new(subject, v))
-    })
+    render_version(&node, path, &params, VersionBody::rendered)
 }
 
 async fn get_version_schema(
