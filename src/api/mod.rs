@@ -171,9 +171,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|ct| ct.to_str().ok())
             .and_then(|ct| ct.split(';').next())
-            .map(|ct| ct.trim().to_ascii_lowercase())
+            .map(str::trim)
             .unwrap_or_default();
-        if !ACCEPTED_TYPES.contains(&essence.as_str()) {
+        if !ACCEPTED_TYPES
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(essence))
+        {
             return Err(ApiError::UnsupportedMediaType);
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {

@@ -36,34 +36,46 @@ pub fn sane(id: &[u8]) -> bool {
 
 /// The route template the router matched (`/subjects/{subject}/versions`), never the raw
 /// path: subject names stay out of labels and span fields, and their number stays bounded.
-pub fn route(req: &Request) -> String {
-    req.extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED, MatchedPath::as_str)
-        .to_owned()
+/// Shared with the router's own (no copy per request); `None` when no route matched (see
+/// [`route_name`]).
+pub fn route(req: &Request) -> Option<MatchedPath> {
+    req.extensions().get::<MatchedPath>().cloned()
+}
+
+/// A [`route`]'s label.
+pub fn route_name(route: Option<&MatchedPath>) -> &str {
+    route.map_or(UNMATCHED, MatchedPath::as_str)
 }
 
 pub async fn layer(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = match req.headers().get(&HEADER) {
         Some(sent) if sane(sent.as_bytes()) => sent.clone(),
-        _ => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-            .expect("a UUID is a header value"),
+        _ => {
+            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let fresh = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+            let fresh = HeaderValue::from_str(fresh).expect("a UUID is a header value");
+            req.headers_mut().insert(HEADER, fresh.clone());
+            fresh
+        }
     };
-    req.headers_mut().insert(HEADER, id.clone());
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",
         request_id = id.to_str().unwrap_or_default(),
         method = %req.method(),
-        route = route(&req),
+        route = route_name(req.extensions().get::<MatchedPath>()),
         status = Empty,
         latency_ms = Empty,
     );
     let mut response = next.run(req).instrument(span.clone()).await;
-    span.record("status", response.status().as_u16());
-    span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
-    span.in_scope(|| tracing::debug!("answered"));
+    // Only the closing event shows them, and it is a debug one: recording (formatting) them
+    // for nothing would be most of what the span costs.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        span.record("status", response.status().as_u16());
+        span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+        span.in_scope(|| tracing::debug!("answered"));
+    }
     response.headers_mut().insert(HEADER, id);
     response
 }
