@@ -190,7 +190,7 @@ async fn lookup(
     };
     node.read(|s| {
         let v = query::lookup(s, &subject, &prepared, deleted)?;
-        Ok(ok(&VersionBody::new(&subject, v)))
+        Ok(VersionBody::rendered(&subject, v))
     })
 }
 
