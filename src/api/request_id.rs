@@ -47,13 +47,39 @@ pub fn route_name(route: Option<&MatchedPath>) -> &str {
     route.map_or(UNMATCHED, MatchedPath::as_str)
 }
 
+/// A fresh version 4 UUID without a system call: a per-thread random seed (from the OS, once)
+/// and a counter through a bijective mix, so ids never repeat within a thread and collide
+/// across threads only as random UUIDs would. Request ids need to be unique, not secret.
+fn fresh_id() -> uuid::Uuid {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<(u64, u64)> = Cell::new({
+            let seed = uuid::Uuid::new_v4().as_u64_pair();
+            (seed.0, seed.1)
+        });
+    }
+    /// SplitMix64's finaliser: a bijection on u64.
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let (counter, salt) = STATE.with(|s| {
+        let (counter, salt) = s.get();
+        s.set((counter.wrapping_add(0x9e37_79b9_7f4a_7c15), salt));
+        (counter, salt)
+    });
+    let bits = (u128::from(mix(counter)) << 64) | u128::from(salt ^ mix(counter ^ salt));
+    uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid()
+}
+
 pub async fn layer(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = match req.headers().get(&HEADER) {
         Some(sent) if sane(sent.as_bytes()) => sent.clone(),
         _ => {
             let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-            let fresh = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+            let fresh = fresh_id().hyphenated().encode_lower(&mut buf);
             let fresh = HeaderValue::from_str(fresh).expect("a UUID is a header value");
             req.headers_mut().insert(HEADER, fresh.clone());
             fresh
@@ -83,6 +109,17 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_ids_are_version_4_and_do_not_repeat() {
+        let ids: std::collections::HashSet<uuid::Uuid> = (0..10_000).map(|_| fresh_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids
+            .iter()
+            .all(|id| id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122));
+        let other = std::thread::spawn(fresh_id).join().unwrap();
+        assert!(!ids.contains(&other));
+    }
 
     #[test]
     fn sane_ids() {
