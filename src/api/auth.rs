@@ -161,8 +161,7 @@ async fn guard(
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned);
+        .and_then(|h| h.to_str().ok());
     let certified = req
         .extensions()
         .get::<ClientIdentity>()
@@ -174,7 +173,7 @@ async fn guard(
     let sent_credentials = has_header || certified.is_some();
     let outcome = match certified {
         Some(name) if !has_header => auth.certificate(&name),
-        _ => auth.authenticate(authorization.as_deref(), client).await,
+        _ => auth.authenticate(authorization, client).await,
     };
     match outcome {
         Outcome::Authenticated { principal, info } => {

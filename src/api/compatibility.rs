@@ -60,9 +60,21 @@ async fn verdict(
     let normalize = params.flag("normalize");
     let verbose = params.flag("verbose");
     let snapshot = node.read(|s| query::compatibility_check(s, subject, &input, selector));
-    let messages = off_the_runtime(move || {
+    // A schema submitted before needs no parse; compared with a few versions already parsed,
+    // the check is then quick enough to run right here.
+    let known = snapshot
+        .as_ref()
+        .ok()
+        .and_then(|c| c.parsed_before(&input.schema, normalize));
+    let quick = known
+        .as_ref()
+        .is_some_and(|new| snapshot.as_ref().is_ok_and(|c| c.is_quick(new)));
+    let work = move || {
         let parsed = snapshot.and_then(|c| {
-            let new = c.parse(&input.schema, normalize)?;
+            let new = match known {
+                Some(new) => new,
+                None => c.parse_and_keep(&input.schema, normalize)?,
+            };
             Ok((c, new))
         });
         match parsed {
@@ -71,8 +83,12 @@ async fn verdict(
             Err(e @ RegistryError::InvalidSchema(_)) if verbose => Ok(vec![e.to_string()]),
             Err(e) => Err(e.into()),
         }
-    })
-    .await?;
+    };
+    let messages = if quick {
+        work()?
+    } else {
+        off_the_runtime(work).await?
+    };
     let mut body = json!({ "is_compatible": messages.is_empty() });
     if verbose {
         body["messages"] = json!(messages);

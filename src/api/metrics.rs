@@ -27,7 +27,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use super::request_id::route;
+use super::request_id::{route, route_name};
 use crate::node::Node;
 use crate::registry::query::{self, Visibility};
 
@@ -378,7 +378,8 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, mut req: Request, next: 
     let (method, route) = (req.method().clone(), route(&req));
     req.extensions_mut().insert(Arc::clone(&metrics));
     let response = next.run(req).await;
-    metrics.answered(&method, &route, response.status(), started.elapsed());
+    let route = route_name(route.as_ref());
+    metrics.answered(&method, route, response.status(), started.elapsed());
     response
 }
 

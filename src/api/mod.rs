@@ -173,9 +173,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|ct| ct.to_str().ok())
             .and_then(|ct| ct.split(';').next())
-            .map(|ct| ct.trim().to_ascii_lowercase())
+            .map(str::trim)
             .unwrap_or_default();
-        if !ACCEPTED_TYPES.contains(&essence.as_str()) {
+        if !ACCEPTED_TYPES
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(essence))
+        {
             return Err(ApiError::UnsupportedMediaType);
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
@@ -298,14 +301,45 @@ impl<'a> VersionBody<'a> {
     }
 }
 
-/// A schema's text as the whole body (`…/schema` endpoints): it is JSON already.
-pub fn raw_schema(text: &str) -> Response {
+impl VersionBody<'_> {
+    /// `v` of `subject` rendered as [`VersionBody`], once per version: the bytes are kept
+    /// with the entry and served as they are to every later request.
+    pub fn rendered(subject: &str, v: &VersionEntry) -> Response {
+        let bytes = v
+            .rendered
+            .get_or_init(|| render(&VersionBody::new(subject, v)))
+            .clone();
+        json_bytes(Bytes::from_owner(bytes))
+    }
+}
+
+/// `body` as JSON bytes, to keep.
+pub fn render(body: &impl Serialize) -> Arc<[u8]> {
+    serde_json::to_vec(body)
+        .unwrap_or_else(|_| b"{}".to_vec())
+        .into()
+}
+
+/// A 200 whose body is JSON already.
+pub fn json_bytes(body: Bytes) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
-        text.to_string(),
+        body,
     )
         .into_response()
+}
+
+/// A schema's text as the whole body (`…/schema` endpoints): it is JSON already, and shared,
+/// not copied.
+pub fn raw_schema(text: &Arc<str>) -> Response {
+    struct Text(Arc<str>);
+    impl AsRef<[u8]> for Text {
+        fn as_ref(&self) -> &[u8] {
+            self.0.as_bytes()
+        }
+    }
+    json_bytes(Bytes::from_owner(Text(text.clone())))
 }
 
 /// Runs `work` (parsing a submitted schema, checking compatibility) on tokio's blocking pool:

@@ -36,34 +36,72 @@ pub fn sane(id: &[u8]) -> bool {
 
 /// The route template the router matched (`/subjects/{subject}/versions`), never the raw
 /// path: subject names stay out of labels and span fields, and their number stays bounded.
-pub fn route(req: &Request) -> String {
-    req.extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED, MatchedPath::as_str)
-        .to_owned()
+/// Shared with the router's own (no copy per request); `None` when no route matched (see
+/// [`route_name`]).
+pub fn route(req: &Request) -> Option<MatchedPath> {
+    req.extensions().get::<MatchedPath>().cloned()
+}
+
+/// A [`route`]'s label.
+pub fn route_name(route: Option<&MatchedPath>) -> &str {
+    route.map_or(UNMATCHED, MatchedPath::as_str)
+}
+
+/// A fresh version 4 UUID without a system call: a per-thread random seed (from the OS, once)
+/// and a counter through a bijective mix, so ids never repeat within a thread and collide
+/// across threads only as random UUIDs would. Request ids need to be unique, not secret.
+fn fresh_id() -> uuid::Uuid {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<(u64, u64)> = Cell::new({
+            let seed = uuid::Uuid::new_v4().as_u64_pair();
+            (seed.0, seed.1)
+        });
+    }
+    /// SplitMix64's finaliser: a bijection on u64.
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let (counter, salt) = STATE.with(|s| {
+        let (counter, salt) = s.get();
+        s.set((counter.wrapping_add(0x9e37_79b9_7f4a_7c15), salt));
+        (counter, salt)
+    });
+    let bits = (u128::from(mix(counter)) << 64) | u128::from(salt ^ mix(counter ^ salt));
+    uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid()
 }
 
 pub async fn layer(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = match req.headers().get(&HEADER) {
         Some(sent) if sane(sent.as_bytes()) => sent.clone(),
-        _ => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-            .expect("a UUID is a header value"),
+        _ => {
+            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let fresh = fresh_id().hyphenated().encode_lower(&mut buf);
+            let fresh = HeaderValue::from_str(fresh).expect("a UUID is a header value");
+            req.headers_mut().insert(HEADER, fresh.clone());
+            fresh
+        }
     };
-    req.headers_mut().insert(HEADER, id.clone());
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",
         request_id = id.to_str().unwrap_or_default(),
         method = %req.method(),
-        route = route(&req),
+        route = route_name(req.extensions().get::<MatchedPath>()),
         status = Empty,
         latency_ms = Empty,
     );
     let mut response = next.run(req).instrument(span.clone()).await;
-    span.record("status", response.status().as_u16());
-    span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
-    span.in_scope(|| tracing::debug!("answered"));
+    // Only the closing event shows them, and it is a debug one: recording (formatting) them
+    // for nothing would be most of what the span costs.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        span.record("status", response.status().as_u16());
+        span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+        span.in_scope(|| tracing::debug!("answered"));
+    }
     response.headers_mut().insert(HEADER, id);
     response
 }
@@ -71,6 +109,17 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_ids_are_version_4_and_do_not_repeat() {
+        let ids: std::collections::HashSet<uuid::Uuid> = (0..10_000).map(|_| fresh_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids
+            .iter()
+            .all(|id| id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122));
+        let other = std::thread::spawn(fresh_id).join().unwrap();
+        assert!(!ids.contains(&other));
+    }
 
     #[test]
     fn sane_ids() {

@@ -9,10 +9,11 @@ use serde_json::json;
 
 use super::auth::Viewer;
 use super::error::ApiError;
-use super::{ok, raw_schema, AppState, Params, PathParams, VersionBody};
+use super::{json_bytes, ok, raw_schema, render, AppState, Params, PathParams, VersionBody};
 use crate::registry::ids::{SchemaId, Subject};
 use crate::registry::query;
 use crate::registry::record::Reference;
+use axum::body::Bytes;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -49,12 +50,18 @@ async fn by_id(
     let fetch_max = params.flag("fetchMaxId");
     node.read(|s| {
         let e = query::schema_by_id(s, id)?;
-        Ok(ok(&SchemaById {
+        let body = |max_id| SchemaById {
             schema_type: e.schema_type.as_deref(),
             schema: &e.text,
             references: &e.references,
-            max_id: fetch_max.then(|| s.max_id()),
-        }))
+            max_id,
+        };
+        if fetch_max {
+            return Ok(ok(&body(Some(s.max_id()))));
+        }
+        // Without `maxId` the body is the entry's alone: rendered once, kept with it.
+        let bytes = e.rendered.get_or_init(|| render(&body(None))).clone();
+        Ok(json_bytes(Bytes::from_owner(bytes)))
     })
 }
 

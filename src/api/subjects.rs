@@ -11,9 +11,10 @@ use super::auth::Viewer;
 use super::error::ApiError;
 use super::metrics::{Recorder, Registration};
 use super::{off_the_runtime, ok, AppState, JsonBody, Params, PathParams, VersionBody};
+use crate::node::{Node, Route};
 use crate::registry::command::{self, Register};
 use crate::registry::error::RegistryError;
-use crate::registry::ids::{Subject, Version, VersionSelector};
+use crate::registry::ids::{SchemaId, Subject, Version, VersionSelector};
 use crate::registry::query::{self, Visibility};
 use crate::registry::record::Reference;
 use crate::registry::state::VersionEntry;
@@ -123,6 +124,10 @@ async fn register(
         version,
         normalize: params.flag("normalize"),
     };
+    if let Some(id) = registered_already(&node, &req).await {
+        recorder.registration(Registration::Existing);
+        return Ok(ok(&json!({ "id": id })));
+    }
     let (id, registration) = node
         .write(move |state| {
             command::register(state, req.clone()).map(|r| {
@@ -141,6 +146,29 @@ async fn register(
     Ok(ok(&json!({ "id": id })))
 }
 
+/// The id a registration gets without writing anything, found under the state's read lock
+/// alone: the schema is already a live version of the subject and nothing about the request
+/// asks for more (see [`command::resolve_registered`]). Producers register their schema on
+/// every start, so this is most registrations; the writer, and the round trip to the store
+/// it makes before deciding, are left to those that may write. Only where this node writes
+/// the log itself: elsewhere the leader answers, as for any write.
+async fn registered_already(node: &AppState, req: &Register) -> Option<SchemaId> {
+    if Node::route(node) != Route::Local {
+        return None;
+    }
+    let (resolved, normalize) = node.read(|s| command::resolve_registered(s, req))?;
+    let prepared = match resolved.parsed_before(&req.input.schema, normalize) {
+        Some(p) => p,
+        None => {
+            let text = req.input.schema.clone();
+            off_the_runtime(move || Ok(resolved.parse_and_keep(&text, normalize)?))
+                .await
+                .ok()?
+        }
+    };
+    node.read(|s| command::registered_id(s, &req.subject, &prepared.key))
+}
+
 async fn lookup(
     State(node): State<AppState>,
     viewer: Viewer,
@@ -154,10 +182,15 @@ async fn lookup(
     // Parse without the state's lock and off the async workers; then find the version.
     let (resolved, normalize) =
         node.read(|s| query::resolve_for_lookup(s, &subject, &input, normalize, deleted))?;
-    let prepared = off_the_runtime(move || Ok(resolved.parse(&input.schema, normalize)?)).await?;
+    let prepared = match resolved.parsed_before(&input.schema, normalize) {
+        Some(p) => p,
+        None => {
+            off_the_runtime(move || Ok(resolved.parse_and_keep(&input.schema, normalize)?)).await?
+        }
+    };
     node.read(|s| {
         let v = query::lookup(s, &subject, &prepared, deleted)?;
-        Ok(ok(&VersionBody::new(&subject, v)))
+        Ok(VersionBody::rendered(&subject, v))
     })
 }
 
@@ -181,9 +214,7 @@ async fn get_version(
     PathParams(path): PathParams<(String, String)>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    render_version(&node, path, &params, |subject, v| {
-        ok(&VersionBody::new(subject, v))
-    })
+    render_version(&node, path, &params, VersionBody::rendered)
 }
 
 async fn get_version_schema(

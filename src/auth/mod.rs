@@ -242,9 +242,6 @@ impl Authenticator {
         // guesses by someone else have this user or address rate-limited.
         let cache_key = self.cache_key(name, pass);
         let now = Instant::now();
-        // A user change during the hash must not let the old verdict count: it is stamped with
-        // the store's stamp from before the lookup.
-        let stamp = self.users.stamp();
         if let Some(hit) = lock(&self.cache)
             .get_mut(&cache_key)
             .filter(|e| e.valid(now, &self.users, name))
@@ -262,6 +259,9 @@ impl Authenticator {
         if let Err(wait) = lock(&self.limiter).take(name, client) {
             return Outcome::Limited(wait);
         }
+        // A user change during the hash must not let the old verdict count: it is stamped with
+        // the store's stamp from before the lookup.
+        let stamp = self.users.stamp();
         let user = self.users.get(name);
         let phc = user.as_ref().map(|u| u.password_phc.clone());
         let pass = pass.to_string();

@@ -13,8 +13,8 @@ use super::record::{
     ClearSubjectValue, ConfigValue, DecodeOutcome, DeleteSubjectValue, ModeValue, RawRecord,
     Record, SchemaValue,
 };
-use super::state::{State, SubjectEntry, VersionEntry};
-use super::submitted::{prepare, SubmittedSchema};
+use super::state::{ContentKey, State, SubjectEntry, VersionEntry};
+use super::submitted::{prepare, resolve, ResolvedSchema, SubmittedSchema};
 
 /// A register request. `id` and `version` are as the client sent them, honoured only in IMPORT
 /// mode (a negative id, and version 0 or -1, mean none).
@@ -146,7 +146,7 @@ pub fn register(state: &State, req: Register) -> Result<Registered, RegistryErro
         id,
         schema_type: prepared.key.schema_type.clone(),
         references: prepared.references().to_vec(),
-        schema: prepared.parsed.canonical,
+        schema: prepared.parsed.canonical.clone(),
         deleted: false,
         extra: Default::default(),
     };
@@ -160,6 +160,36 @@ pub fn register(state: &State, req: Register) -> Result<Registered, RegistryErro
         version,
         records,
     })
+}
+
+/// The first half of answering a registration from the state alone, without the writer: a
+/// request [`register`] would answer with the id the subject already has, checking nothing and
+/// writing nothing. Only the plain case qualifies — READWRITE mode, no explicit `id` or
+/// `version`, a subject with live versions, a type and references that resolve; `None` for
+/// anything else, which goes the write path. Returns the schema resolved and whether to
+/// normalize it, as `register` would parse it; [`registered_id`] then finds the id.
+pub fn resolve_registered(state: &State, req: &Register) -> Option<(ResolvedSchema, bool)> {
+    let subject = &req.subject;
+    if state.effective_mode(subject) != Mode::ReadWrite
+        || req.id.is_some_and(|id| id >= 0)
+        || req.version.is_some_and(|v| v != 0 && v != -1)
+    {
+        return None;
+    }
+    state.subject(subject)?.live().next()?;
+    let normalize = req.normalize || effective_normalize(state, subject);
+    Some((resolve(state, &req.input).ok()?, normalize))
+}
+
+/// The id of `key`'s content if it is a live version of `subject`: what [`register`] answers
+/// for it without writing anything.
+pub fn registered_id(state: &State, subject: &str, key: &ContentKey) -> Option<SchemaId> {
+    let id = state.id_for_content(key)?;
+    state
+        .subject(subject)?
+        .live()
+        .any(|v| v.schema.id == id)
+        .then_some(id)
 }
 
 fn read_only(subject: &str) -> RegistryError {

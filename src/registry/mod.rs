@@ -8,6 +8,7 @@
 //!   compatibility check compares with.
 //! - [`command`]: writes: each checks a request against the state and returns records to append.
 //! - [`submitted`]: a schema a client submits, resolved against the state and parsed.
+//! - [`fingerprint`]: submissions parsed before, so a repeated one is not parsed again.
 //! - [`avro`]: parsing, canonical and normalized text.
 //! - [`compat`]: reader/writer compatibility and the seven `CompatibilityLevel`s.
 //! - [`mode`]: registry modes (READWRITE, READONLY, READONLY_OVERRIDE, IMPORT).
@@ -17,6 +18,7 @@ pub mod avro;
 pub mod command;
 pub mod compat;
 pub mod error;
+pub mod fingerprint;
 pub mod ids;
 pub mod mode;
 pub mod query;

@@ -486,6 +486,35 @@ impl CompatibilityCheck {
         self.input.parse(text, normalize)
     }
 
+    /// [`ResolvedSchema::parsed_before`]: the submitted schema's parse, if it was seen before.
+    pub fn parsed_before(&self, text: &str, normalize: bool) -> Option<Arc<PreparedSchema>> {
+        self.input.parsed_before(text, normalize)
+    }
+
+    /// [`CompatibilityCheck::parse`], kept for the next identical submission.
+    pub fn parse_and_keep(
+        &self,
+        text: &str,
+        normalize: bool,
+    ) -> Result<Arc<PreparedSchema>, RegistryError> {
+        self.input.parse_and_keep(text, normalize)
+    }
+
+    /// Whether comparing `new` is quick enough for an async worker: a small schema against a
+    /// few versions, all parsed already.
+    pub fn is_quick(&self, new: &PreparedSchema) -> bool {
+        const FEW: usize = 4;
+        const SMALL: usize = 16 * 1024;
+        new.parsed.canonical.len() <= SMALL
+            && self.previous.as_ref().is_ok_and(|p| {
+                p.len() <= FEW
+                    && p.iter().all(|v| {
+                        v.entry.text.len() <= SMALL
+                            && v.entry.parsed.get().is_some_and(Option::is_some)
+                    })
+            })
+    }
+
     /// Compares the parsed schema with the versions: Confluent's messages, empty if compatible.
     pub fn compare(self, new: &PreparedSchema) -> Result<Vec<String>, RegistryError> {
         compare(self.level, &new.parsed, &self.previous?)

@@ -26,6 +26,9 @@ pub struct SchemaEntry {
     content: ContentKey,
     /// The parsed form, built the first time a compatibility check needs it.
     pub parsed: OnceLock<Option<Arc<ParsedSchema>>>,
+    /// The entry rendered as a response body (`GET /schemas/ids/{id}`), built the first time
+    /// it is asked for by the API layer and then served as is.
+    pub rendered: OnceLock<Arc<[u8]>>,
 }
 
 /// What identifies a schema's content for id reuse: same canonical text and references.
@@ -45,6 +48,10 @@ pub struct VersionEntry {
     /// Fields of the record value we do not interpret (`md5`, `metadata`, …), so a soft delete
     /// rewrites the record without losing what another registry wrote. Usually empty.
     pub extra: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// The version rendered as a response body (`GET /subjects/{s}/versions/{v}`), built the
+    /// first time it is asked for by the API layer. A changed version (soft-deleted,
+    /// rewritten) is a new entry, rendered anew.
+    pub rendered: Arc<OnceLock<Arc<[u8]>>>,
 }
 
 impl VersionEntry {
@@ -295,6 +302,7 @@ impl State {
                     references: v.references.clone(),
                     content,
                     parsed: OnceLock::new(),
+                    rendered: OnceLock::new(),
                 });
                 if !e.references.is_empty() {
                     self.with_refs.insert(v.id);
@@ -316,6 +324,7 @@ impl State {
                 schema: entry,
                 deleted: v.deleted,
                 extra: (!v.extra.is_empty()).then(|| Arc::new(v.extra)),
+                rendered: Arc::default(),
             },
         );
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::avro::{self, ParsedSchema};
 use super::error::RegistryError;
+use super::fingerprint::{self, Submission};
 use super::ids::VersionSelector;
 use super::query::{self, reference_texts};
 use super::record::Reference;
@@ -47,13 +48,14 @@ impl PreparedSchema {
     }
 }
 
-/// Resolves and parses a submitted schema in one go (when the state's lock is held anyway).
+/// Resolves and parses a submitted schema in one go (when the state's lock is held anyway);
+/// a submission seen before is not parsed again.
 pub fn prepare(
     state: &State,
     input: &SubmittedSchema,
     normalize: bool,
-) -> Result<PreparedSchema, RegistryError> {
-    resolve(state, input)?.parse(&input.schema, normalize)
+) -> Result<Arc<PreparedSchema>, RegistryError> {
+    resolve(state, input)?.parse_shared(&input.schema, normalize)
 }
 
 /// The state-reading half of [`prepare`]: the schema type checked and the references resolved.
@@ -101,6 +103,45 @@ impl ResolvedSchema {
             references: self.references.clone(),
         };
         Ok(PreparedSchema { parsed, key })
+    }
+
+    /// What parsing `text` produced the last time exactly this was submitted, if that is
+    /// still known ([`fingerprint`]): no parse needed.
+    pub fn parsed_before(&self, text: &str, normalize: bool) -> Option<Arc<PreparedSchema>> {
+        fingerprint::shared().get(&self.submission(text, normalize))
+    }
+
+    /// [`ResolvedSchema::parse`], kept for the next identical submission.
+    pub fn parse_and_keep(
+        &self,
+        text: &str,
+        normalize: bool,
+    ) -> Result<Arc<PreparedSchema>, RegistryError> {
+        let prepared = Arc::new(self.parse(text, normalize)?);
+        fingerprint::shared().insert(&self.submission(text, normalize), prepared.clone());
+        Ok(prepared)
+    }
+
+    /// [`ResolvedSchema::parsed_before`], else [`ResolvedSchema::parse_and_keep`].
+    pub fn parse_shared(
+        &self,
+        text: &str,
+        normalize: bool,
+    ) -> Result<Arc<PreparedSchema>, RegistryError> {
+        match self.parsed_before(text, normalize) {
+            Some(p) => Ok(p),
+            None => self.parse_and_keep(text, normalize),
+        }
+    }
+
+    fn submission<'a>(&'a self, text: &'a str, normalize: bool) -> Submission<'a> {
+        Submission {
+            text,
+            schema_type: self.schema_type.as_deref(),
+            references: &self.references,
+            ref_texts: &self.ref_texts,
+            normalize,
+        }
     }
 }
 
