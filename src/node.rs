@@ -30,7 +30,7 @@
 //! Reading the log (replay, catching up to an offset) is the store's [`Follower`]'s; the node
 //! only says how a batch is applied to its state.
 //!
-//! On a log other processes append to (Kafka), the node also tails it every [`TAIL_INTERVAL`]:
+//! On a log other processes append to (Kafka), the node also tails it every `TAIL_INTERVAL` (200 ms):
 //! a schema registered through another node becomes readable here within about that long,
 //! without waiting for this node's next write.
 

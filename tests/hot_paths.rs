@@ -28,7 +28,7 @@ impl InProcess {
         let dir = tempfile::tempdir().unwrap();
         let store = common::open_store(&dir).await;
         let node = Node::open(store).await.unwrap();
-        let app = schemata::api::app(node.clone(), None, 64 * 1024);
+        let app = schemata::api::app(node.clone(), None, 64 * 1024, None);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
@@ -73,10 +73,18 @@ impl InProcess {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let node = self.node.clone();
+        // The command may run more than once (a write fenced on Kafka is decided again), so it
+        // holds what it uses once behind locks.
+        let (started_tx, rx) = (
+            std::sync::Mutex::new(Some(started_tx)),
+            std::sync::Mutex::new(rx),
+        );
         tokio::spawn(async move {
             node.write(move |_| {
-                let _ = started_tx.send(());
-                let _ = rx.recv();
+                if let Some(started) = started_tx.lock().unwrap().take() {
+                    let _ = started.send(());
+                }
+                let _ = rx.lock().unwrap().recv();
                 Ok(((), vec![]))
             })
             .await

@@ -51,7 +51,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 mod config;
-mod fence;
+pub mod fence;
 
 pub use config::{KafkaConfig, KafkaOverrides, Secret};
 
