@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::connection::{Connection, Response};
 use crate::workload::{self, NewSchemas, Target, Workload};
 
-/// Error responses kept verbatim per task for the report (the rest are only counted).
+/// Distinct error responses kept verbatim per task for the report (the rest are only counted).
 const ERROR_SAMPLES: usize = 3;
 
 #[derive(Debug, Clone)]
@@ -195,7 +195,7 @@ pub async fn run(config: &LoadConfig, ids: &[u64]) -> Report {
         all.ok += s.ok;
         all.ok_body_bytes += s.ok_body_bytes;
         for e in s.error_samples {
-            if all.error_samples.len() < 10 {
+            if all.error_samples.len() < 10 && !all.error_samples.contains(&e) {
                 all.error_samples.push(e);
             }
         }
@@ -282,17 +282,21 @@ async fn drive(
                     if stats.error_samples.len() < ERROR_SAMPLES {
                         let body = conn.as_ref().map(|c| c.body()).unwrap_or_default();
                         let body = String::from_utf8_lossy(&body[..body.len().min(300)]);
-                        stats
-                            .error_samples
-                            .push(format!("{}: {body}", response.status));
+                        let sample = format!("{}: {body}", response.status);
+                        if !stats.error_samples.contains(&sample) {
+                            stats.error_samples.push(sample);
+                        }
                     }
                 }
             }
             Err(e) => {
                 stats.errors += 1;
                 stats.failed_exchanges += 1;
-                if stats.error_samples.len() < ERROR_SAMPLES {
-                    stats.error_samples.push(e.to_string());
+                let sample = e.to_string();
+                if stats.error_samples.len() < ERROR_SAMPLES
+                    && !stats.error_samples.contains(&sample)
+                {
+                    stats.error_samples.push(sample);
                 }
             }
         }
