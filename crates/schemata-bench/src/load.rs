@@ -153,8 +153,10 @@ struct TaskStats {
     finished: Option<Instant>,
 }
 
-/// Runs `config.workload`. `ids` are the subjects' schema ids (needed by `get-by-id` only).
+/// Runs `config.workload`. `ids` are the subjects' schema ids, one per subject (their values
+/// matter to `get-by-id` only).
 pub async fn run(config: &LoadConfig, ids: &[u64]) -> Report {
+    assert!(!ids.is_empty(), "a workload needs at least one subject");
     let fixed = std::sync::Arc::new(workload::fixed_requests(
         &config.target,
         config.workload,
