@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use super::avro::{self, ParsedSchema};
+use super::canonical_scan;
 use super::ids::{SchemaId, Subject, Version};
 use super::mode::Mode;
 use super::record::{
@@ -107,8 +108,12 @@ pub struct State {
 pub struct CanonicalText(Option<String>);
 
 impl CanonicalText {
-    /// Slow (a JSON parse and a canonical walk): most of replay's time.
+    /// A text that [`canonical_scan`] proves canonical costs one pass over its bytes; any
+    /// other takes a JSON parse and a canonical walk (once most of replay's time).
     fn of(text: &str) -> CanonicalText {
+        if canonical_scan::is_canonical(text) {
+            return CanonicalText(None);
+        }
         CanonicalText(
             serde_json::from_str(text)
                 .ok()
