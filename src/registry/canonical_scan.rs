@@ -256,7 +256,15 @@ impl<'t> Scan<'t> {
                     self.value()?;
                     next = self.next_key()?;
                 }
-                &["type", "name", "namespace", "doc", "symbols", "default", "aliases"]
+                &[
+                    "type",
+                    "name",
+                    "namespace",
+                    "doc",
+                    "symbols",
+                    "default",
+                    "aliases",
+                ]
             }
             "fixed" => {
                 if next != Some("size") {

@@ -1072,7 +1072,8 @@ impl<'a> Checker<'a> {
                 for (i, branch) in w_branches.iter().enumerate() {
                     at.push(Step::Index(i));
                     if !self.compatibility_afresh(reader, branch)?.is_empty() {
-                        let branch_type = Shape::of(self.writer.resolve(branch, &mut self.budget)?)?.type_name();
+                        let branch_type =
+                            Shape::of(self.writer.resolve(branch, &mut self.budget)?)?.type_name();
                         found.push(Finding::new(
                             MISSING_UNION_BRANCH,
                             at,

@@ -541,7 +541,9 @@ mod tests {
     #[test]
     fn small_sets_stay_ordered_past_their_vec_stage() {
         let mut set = SmallSet::default();
-        let order = [7, 3, 19, 11, 1, 30, 2, 25, 14, 5, 9, 28, 17, 22, 4, 13, 8, 26, 0];
+        let order = [
+            7, 3, 19, 11, 1, 30, 2, 25, 14, 5, 9, 28, 17, 22, 4, 13, 8, 26, 0,
+        ];
         for (n, i) in order.into_iter().enumerate() {
             assert!(set.insert(i));
             assert!(!set.insert(i));
