@@ -16,7 +16,7 @@ use fuzz_props::{self_compatible, Api};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
-use schemata::registry::avro;
+use schemata::registry::{avro, canonical_scan};
 use serde_json::{json, Map, Value};
 
 /// `n` cases unless `PROPTEST_CASES` says otherwise.
@@ -558,11 +558,44 @@ proptest! {
         fuzz_props::parse_and_canonical(&mutate(&v.to_string(), &ops));
     }
 
+    /// Replay indexes a text the one-pass scan vouches for under itself, unparsed: that is
+    /// sound only if the full canonical walk would give the text back (or refuse it).
+    #[test]
+    fn a_text_vouched_canonical_is_its_own_canonical_text(
+        v in schema(),
+        ops in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..4),
+    ) {
+        let text = v.to_string();
+        let canonical = avro::canonical_text(&v).ok();
+        let mutated = mutate(&text, &ops);
+        for t in [Some(text), canonical, Some(mutated)].into_iter().flatten() {
+            vouched_only_for_canonical(&t);
+        }
+    }
+
+    #[test]
+    fn avro_ish_json_vouched_canonical_is_canonical(v in avro_ish_json()) {
+        vouched_only_for_canonical(&v.to_string());
+    }
+
     #[test]
     fn avro_ish_json_never_panics(v in avro_ish_json()) {
         fuzz_props::parse_and_canonical(&v.to_string());
         let _ = avro::canonical_text(&v);
         let _ = avro::normalized_text(&v);
+    }
+}
+
+/// [`canonical_scan::is_canonical`]'s promise.
+fn vouched_only_for_canonical(text: &str) {
+    if canonical_scan::is_canonical(text) {
+        let again = serde_json::from_str(text)
+            .ok()
+            .and_then(|j| avro::canonical_text(&j).ok());
+        assert!(
+            again.as_deref().is_none_or(|c| c == text),
+            "vouched for {text}, canonical {again:?}"
+        );
     }
 }
 

@@ -315,7 +315,14 @@ fn reader_can_read_within(
     writer: AvroSchemaRef<'_>,
     budget: &mut Budget,
 ) -> Result<Vec<Incompatibility>, TooComplex> {
-    let found = match compare(reader, writer, budget) {
+    let (reader, writer) = (Side::new(reader), Side::new(writer));
+    let found = compare(&reader, &writer, &mut Scratch::default(), budget);
+    worded(found, budget)
+}
+
+/// A comparison's findings as the caller receives them.
+fn worded(found: Found<'_>, budget: &mut Budget) -> Result<Vec<Incompatibility>, TooComplex> {
+    let found = match found {
         Ok(found) => found,
         Err(Stop::Exception(why)) => {
             return Ok(vec![Incompatibility::new(
@@ -332,23 +339,66 @@ fn reader_can_read_within(
     }
 }
 
+/// One side of a comparison: a schema and the named types it can refer to, collected (if
+/// ever) once however many versions a check compares it with.
+struct Side<'a> {
+    schema: AvroSchemaRef<'a>,
+    names: Rc<NamedTypes<'a>>,
+}
+
+impl<'a> Side<'a> {
+    fn new(schema: AvroSchemaRef<'a>) -> Self {
+        Side {
+            schema,
+            names: Rc::new(NamedTypes::new(schema)),
+        }
+    }
+}
+
+/// What one check carries from a comparison to the next: its tables' room (emptied), and the
+/// writer records' field-name indexes, which depend on nothing but the record.
+#[derive(Default)]
+struct Scratch<'a> {
+    memo: Addresses<(*const Schema, *const Schema), Memo<'a>>,
+    under_way: Vec<(*const Schema, *const Schema)>,
+    unions: Addresses<*const Schema, UnionIndex<'a>>,
+    field_names: Addresses<*const RecordSchema, HashMap<&'a str, usize>>,
+}
+
 fn compare<'a>(
-    reader: AvroSchemaRef<'a>,
-    writer: AvroSchemaRef<'a>,
+    reader: &Side<'a>,
+    writer: &Side<'a>,
+    scratch: &mut Scratch<'a>,
     budget: &mut Budget,
 ) -> Found<'a> {
+    let mut tables = std::mem::take(scratch);
+    tables.memo.clear();
+    tables.under_way.clear();
+    // A union's index is built from its side's named types, which differ between comparisons.
+    tables.unions.clear();
     let mut checker = Checker {
         empty: Rc::default(),
-        reader: NamedTypes::collect(reader, budget)?,
-        writer: NamedTypes::collect(writer, budget)?,
-        memo: HashMap::default(),
-        under_way: Vec::new(),
-        unions: HashMap::default(),
-        field_names: HashMap::default(),
+        reader: reader.names.clone(),
+        writer: writer.names.clone(),
+        memo: tables.memo,
+        under_way: tables.under_way,
+        unions: tables.unions,
+        field_names: tables.field_names,
         budget: *budget,
     };
-    let found = checker.compatibility(Step::Root, reader.root, writer.root, &mut Vec::new());
+    let found = checker.compatibility(
+        Step::Root,
+        reader.schema.root,
+        writer.schema.root,
+        &mut Vec::new(),
+    );
     *budget = checker.budget;
+    *scratch = Scratch {
+        memo: checker.memo,
+        under_way: checker.under_way,
+        unions: checker.unions,
+        field_names: checker.field_names,
+    };
     found
 }
 
@@ -378,10 +428,24 @@ fn check_within(
         return Ok(Vec::new());
     }
     let count = if transitive { previous.len() } else { 1 };
+    if previous.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The new schema's named types are the same against every version.
+    let new = Side::new(new);
+    let mut scratch = Scratch::default();
     for (version, old, old_text) in previous.iter().rev().take(count) {
+        let mut compare_with = |reader_is_new: bool, budget: &mut Budget| {
+            let old = Side::new(*old);
+            let found = match reader_is_new {
+                true => compare(&new, &old, &mut scratch, budget),
+                false => compare(&old, &new, &mut scratch, budget),
+            };
+            worded(found, budget)
+        };
         let mut messages = Vec::new();
         if old_reads_new {
-            let found = reader_can_read_within(*old, new, budget)?;
+            let found = compare_with(false, budget)?;
             messages.extend(found.iter().map(|i| i.confluent("old", "new")));
             // Under FULL, Confluent names the old schema only after the backward half.
             if !new_reads_old && !found.is_empty() {
@@ -389,7 +453,7 @@ fn check_within(
             }
         }
         if new_reads_old {
-            let found = reader_can_read_within(new, *old, budget)?;
+            let found = compare_with(true, budget)?;
             messages.extend(found.iter().map(|i| i.confluent("new", "old")));
             if !found.is_empty() {
                 messages.extend(old_schema_lines(*version, old_text));
@@ -599,13 +663,27 @@ fn location(steps: &[Step], last: Option<&'static str>) -> String {
 }
 
 /// The named types one side can refer to, by full name: Java resolves a name to the very
-/// object that defines it, and we key memo entries on that definition's address.
+/// object that defines it, and we key memo entries on that definition's address. Collected
+/// the first time a name needs resolving: most schemas define each named type where they use
+/// it and never refer to one by name, and collecting every version's names was a fifth of a
+/// transitive check.
 struct NamedTypes<'a> {
-    by_name: HashMap<&'a Name, &'a Schema>,
+    schema: AvroSchemaRef<'a>,
+    by_name: std::cell::OnceCell<HashMap<&'a Name, &'a Schema>>,
 }
 
 impl<'a> NamedTypes<'a> {
-    fn collect(schema: AvroSchemaRef<'a>, budget: &mut Budget) -> Result<Self, Stop> {
+    fn new(schema: AvroSchemaRef<'a>) -> Self {
+        NamedTypes {
+            schema,
+            by_name: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn collect(
+        schema: AvroSchemaRef<'a>,
+        budget: &mut Budget,
+    ) -> Result<HashMap<&'a Name, &'a Schema>, Stop> {
         let mut by_name = HashMap::new();
         let mut nodes = 0;
         let mut aliases = Vec::new();
@@ -648,19 +726,25 @@ impl<'a> NamedTypes<'a> {
         // apache_avro also lets a reference name a type by one of its aliases; Java would not
         // parse such a schema, so resolving it is a courtesy and real names win.
         budget.spend(nodes + aliases.len())?;
-        let mut named = NamedTypes { by_name };
         for (alias, node) in aliases {
             if let std::borrow::Cow::Borrowed(alias) = alias {
-                named.by_name.entry(alias).or_insert(node);
+                by_name.entry(alias).or_insert(node);
             }
         }
-        Ok(named)
+        Ok(by_name)
     }
 
-    fn resolve(&self, schema: &'a Schema) -> Result<&'a Schema, Stop> {
+    fn resolve(&self, schema: &'a Schema, budget: &mut Budget) -> Result<&'a Schema, Stop> {
         match schema {
             Schema::Ref { name } => {
-                self.by_name.get(name).copied().ok_or_else(|| {
+                let by_name = match self.by_name.get() {
+                    Some(by_name) => by_name,
+                    None => {
+                        let by_name = Self::collect(self.schema, budget)?;
+                        self.by_name.get_or_init(|| by_name)
+                    }
+                };
+                by_name.get(name).copied().ok_or_else(|| {
                     Stop::Exception(format!("Undefined name: {}", name.fullname(None)))
                 })
             }
@@ -857,8 +941,8 @@ type Addresses<K, V> = HashMap<K, V, BuildHasherDefault<PairHasher>>;
 struct Checker<'a> {
     /// What most pairs find, shared rather than allocated per pair.
     empty: Rc<Findings<'a>>,
-    reader: NamedTypes<'a>,
-    writer: NamedTypes<'a>,
+    reader: Rc<NamedTypes<'a>>,
+    writer: Rc<NamedTypes<'a>>,
     /// Every pair, not just named ones, exactly as Java: which pairs are under way when a
     /// result is first computed can change later verdicts, so reusing results the way Java
     /// does is part of matching it.
@@ -899,8 +983,15 @@ impl<'a> Checker<'a> {
         at: &mut Vec<Step>,
     ) -> Found<'a> {
         self.budget.spend(1)?;
-        let reader = self.reader.resolve(reader)?;
-        let writer = self.writer.resolve(writer)?;
+        // Two primitives one reads the other of: no parts, no finding, nothing for the memo
+        // to keep (no pair can be under way within it). Most pairs of a check are these.
+        if let (Some(r), Some(w)) = (unnamed_primitive(reader), unnamed_primitive(writer)) {
+            if w.read_by().contains(&r) && self.under_way.len() < MAX_DEPTH {
+                return Ok(self.empty.clone());
+            }
+        }
+        let reader = self.reader.resolve(reader, &mut self.budget)?;
+        let writer = self.writer.resolve(writer, &mut self.budget)?;
         let pair = (reader as *const Schema, writer as *const Schema);
         if self.under_way.len() >= MAX_DEPTH {
             return Err(Stop::Exception(format!(
@@ -931,6 +1022,11 @@ impl<'a> Checker<'a> {
         writer: &'a Schema,
         at: &mut Vec<Step>,
     ) -> Found<'a> {
+        if matches!(reader, Schema::Union(_) | Schema::Array(_) | Schema::Map(_))
+            && self.same_unnamed(reader, writer)?
+        {
+            return Ok(self.empty.clone());
+        }
         let r = Shape::of(reader)?;
         let w = Shape::of(writer)?;
         let mut found = Findings::default();
@@ -976,7 +1072,8 @@ impl<'a> Checker<'a> {
                 for (i, branch) in w_branches.iter().enumerate() {
                     at.push(Step::Index(i));
                     if !self.compatibility_afresh(reader, branch)?.is_empty() {
-                        let branch_type = Shape::of(self.writer.resolve(branch)?)?.type_name();
+                        let branch_type =
+                            Shape::of(self.writer.resolve(branch, &mut self.budget)?)?.type_name();
                         found.push(Finding::new(
                             MISSING_UNION_BRANCH,
                             at,
@@ -1032,6 +1129,45 @@ impl<'a> Checker<'a> {
         })
     }
 
+    /// Whether `reader` and `writer` are alike and built of unnamed types only (primitives,
+    /// their logical types, arrays, maps, unions of those), which makes them compatible
+    /// without comparing their parts pair by pair. No named type means no recursion and no
+    /// name, alias or field rule, so Java's memo of those parts could not change a later
+    /// verdict: their pairs are only reachable through this one, and all find nothing. `false`
+    /// where the parts would nest past [`MAX_DEPTH`], so that the check still stops there.
+    fn same_unnamed(&mut self, reader: &'a Schema, writer: &'a Schema) -> Result<bool, Stop> {
+        // A union pair nests two levels (union, then branch), an array or map pair one.
+        let room = MAX_DEPTH.saturating_sub(self.under_way.len() + 2);
+        let mut todo = vec![(reader, writer, 0)];
+        let mut steps = 0;
+        let same = loop {
+            let Some((r, w, depth)) = todo.pop() else {
+                break true;
+            };
+            steps += 1;
+            if depth + 2 > room {
+                break false;
+            }
+            match (r, w) {
+                (Schema::Array(r), Schema::Array(w)) => todo.push((&r.items, &w.items, depth + 1)),
+                (Schema::Map(r), Schema::Map(w)) => todo.push((&r.types, &w.types, depth + 1)),
+                (Schema::Union(r), Schema::Union(w))
+                    if r.variants().len() == w.variants().len() =>
+                {
+                    let branches = r.variants().iter().zip(w.variants());
+                    todo.extend(branches.map(|(r, w)| (r, w, depth + 2)));
+                }
+                (Schema::Array(_) | Schema::Map(_) | Schema::Union(_), _) => break false,
+                (r, w) => match (unnamed_primitive(r), unnamed_primitive(w)) {
+                    (Some(r), Some(w)) if r == w => {}
+                    _ => break false,
+                },
+            }
+        };
+        self.budget.spend(steps)?;
+        Ok(same)
+    }
+
     /// The branches of the reader union `union` worth trying against `writer`, in union order.
     ///
     /// Java tries every branch until one reads the writer. A branch of another kind (bar the
@@ -1055,7 +1191,7 @@ impl<'a> Checker<'a> {
         }
         let key = union as *const Schema;
         if !self.unions.contains_key(&key) {
-            let index = UnionIndex::new(&self.reader, branches);
+            let index = UnionIndex::new(&self.reader, branches, &mut self.budget)?;
             self.budget.spend(branches.len() + index.aliases)?;
             self.unions.insert(key, index);
         }
@@ -1097,7 +1233,7 @@ impl<'a> Checker<'a> {
                 None if field.default.is_some() => {}
                 None => {
                     let enum_with_default = matches!(
-                        self.reader.resolve(&field.schema)?,
+                        self.reader.resolve(&field.schema, &mut self.budget)?,
                         Schema::Enum(EnumSchema {
                             default: Some(_),
                             ..
@@ -1199,7 +1335,13 @@ impl<'a> Checker<'a> {
         pos: usize,
     ) -> Result<Option<&'a RecordField>, Stop> {
         self.budget.spend(1 + field.aliases.len())?;
-        let mut first = self.field_named(writer, &field.name)?;
+        // Fields mostly keep their places from version to version: the writer field at the
+        // reader field's position is the one named like it, if its name matches (names are
+        // unique in a record), without a search.
+        let mut first = match writer.fields.get(pos) {
+            Some(same) if same.name == field.name => Some(same),
+            _ => self.field_named(writer, &field.name)?,
+        };
         let mut second = None;
         if !field.aliases.is_empty() {
             // Java keeps aliases in a set.
@@ -1223,7 +1365,7 @@ impl<'a> Checker<'a> {
             (Some(_), Some(_)) => {
                 let field_type = self
                     .reader
-                    .resolve(&field.schema)
+                    .resolve(&field.schema, &mut self.budget)
                     .and_then(Shape::of)
                     .map_or("NULL", Shape::type_name);
                 let writer_json = serde_json::to_string(writer_node).unwrap_or_default();
@@ -1261,8 +1403,36 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// The kind of a primitive (or a logical type over one), as Java compares it; `None` for
+/// anything else.
+fn unnamed_primitive(schema: &Schema) -> Option<Kind> {
+    if matches!(schema, Schema::Ref { .. }) {
+        return None;
+    }
+    match Shape::of(schema).ok()?.kind() {
+        kind @ (Kind::Null
+        | Kind::Boolean
+        | Kind::Int
+        | Kind::Long
+        | Kind::Float
+        | Kind::Double
+        | Kind::Bytes
+        | Kind::String) => Some(kind),
+        _ => None,
+    }
+}
+
 /// The writer symbols the reader lacks, in the writer's order.
 fn missing_symbols<'e>(reader: &'e EnumSchema, writer: &'e EnumSchema) -> Vec<&'e str> {
+    // Most enums are short: scanning beats hashing them.
+    if reader.symbols.len() <= 16 {
+        return writer
+            .symbols
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !reader.symbols.iter().any(|r| r == s))
+            .collect();
+    }
     let known: HashSet<&str> = reader.symbols.iter().map(String::as_str).collect();
     writer
         .symbols
@@ -1290,7 +1460,11 @@ struct UnionIndex<'a> {
 }
 
 impl<'a> UnionIndex<'a> {
-    fn new(names: &NamedTypes<'a>, branches: &'a [Schema]) -> Self {
+    fn new(
+        names: &NamedTypes<'a>,
+        branches: &'a [Schema],
+        budget: &mut Budget,
+    ) -> Result<Self, Stop> {
         let mut index = UnionIndex {
             by_kind: HashMap::new(),
             by_name: HashMap::new(),
@@ -1300,8 +1474,11 @@ impl<'a> UnionIndex<'a> {
             aliases: 0,
         };
         for (i, branch) in branches.iter().enumerate() {
-            let Ok((resolved, shape)) = names.resolve(branch).and_then(|s| Ok((s, Shape::of(s)?)))
-            else {
+            let resolved = match names.resolve(branch, budget) {
+                Err(Stop::OverBudget) => return Err(Stop::OverBudget),
+                resolved => resolved.and_then(|s| Ok((s, Shape::of(s)?))),
+            };
+            let Ok((resolved, shape)) = resolved else {
                 index.unresolved.push(i);
                 continue;
             };
@@ -1323,7 +1500,7 @@ impl<'a> UnionIndex<'a> {
                 }
             }
         }
-        index
+        Ok(index)
     }
 
     /// The branches that can read a writer of shape `w`, by kind and name; unsorted.

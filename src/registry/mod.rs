@@ -10,11 +10,13 @@
 //! - [`submitted`]: a schema a client submits, resolved against the state and parsed.
 //! - [`fingerprint`]: submissions parsed before, so a repeated one is not parsed again.
 //! - [`avro`]: parsing, canonical and normalized text.
+//! - [`canonical_scan`]: a one-pass proof that a stored text is already canonical (replay).
 //! - [`compat`]: reader/writer compatibility and the seven `CompatibilityLevel`s.
 //! - [`mode`]: registry modes (READWRITE, READONLY, READONLY_OVERRIDE, IMPORT).
 //! - [`error`]: the core's one error enum.
 
 pub mod avro;
+pub mod canonical_scan;
 pub mod command;
 pub mod compat;
 pub mod error;

@@ -376,7 +376,12 @@ impl StoredVersion {
             .get_or_init(|| {
                 let refs: Vec<&str> = self.ref_texts.as_ref()?.iter().map(|t| &**t).collect();
                 match avro::parse(&self.entry.text, &refs) {
-                    Ok(p) => Some(Arc::new(p)),
+                    // Checks use the schema only; the entry keeps the text. Held for as long as
+                    // the entry lives, a second copy of it is memory for nothing.
+                    Ok(p) => Some(Arc::new(ParsedSchema {
+                        canonical: String::new(),
+                        ..p
+                    })),
                     Err(e) => {
                         tracing::warn!(id = self.entry.id.get(), error = %e, "stored schema does not parse");
                         None

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use super::avro::{self, ParsedSchema};
+use super::canonical_scan;
 use super::ids::{SchemaId, Subject, Version};
 use super::mode::Mode;
 use super::record::{
@@ -91,9 +92,9 @@ pub struct State {
     schemas: HashMap<SchemaId, Arc<SchemaEntry>>,
     /// Every id holding each content (IMPORT can give one content several); the lowest wins,
     /// and removing one leaves the others findable.
-    content_ids: HashMap<ContentKey, BTreeSet<SchemaId>>,
+    content_ids: HashMap<ContentKey, SmallSet<SchemaId>>,
     /// Which subject versions use each id (including soft-deleted ones).
-    usages: HashMap<SchemaId, BTreeSet<(Subject, Version)>>,
+    usages: HashMap<SchemaId, SmallSet<(Subject, Version)>>,
     /// Ids whose schema has references, for `referencedby` and delete checks.
     with_refs: BTreeSet<SchemaId>,
     subjects: BTreeMap<Subject, SubjectEntry>,
@@ -107,6 +108,86 @@ pub struct State {
     pub skipped: u64,
 }
 
+/// An ordered set kept as a sorted `Vec` while small. Nearly every id has one usage and nearly
+/// every content one id, where a `BTreeSet` would allocate a node with room for eleven (some
+/// 400 bytes for a usage); past [`SmallSet::FEW`] items it becomes one, so a schema shared by
+/// thousands of subjects still inserts and removes in log time.
+#[derive(Debug)]
+enum SmallSet<T: Ord> {
+    Few(Vec<T>),
+    Many(BTreeSet<T>),
+}
+
+impl<T: Ord> Default for SmallSet<T> {
+    fn default() -> Self {
+        SmallSet::Few(Vec::new())
+    }
+}
+
+impl<T: Ord> SmallSet<T> {
+    const FEW: usize = 16;
+
+    fn insert(&mut self, item: T) -> bool {
+        match self {
+            SmallSet::Few(items) => match items.binary_search(&item) {
+                Ok(_) => false,
+                Err(at) if items.len() < Self::FEW => {
+                    // Exactly the room needed: most sets never grow past one item.
+                    items.reserve_exact(1);
+                    items.insert(at, item);
+                    true
+                }
+                Err(_) => {
+                    let mut set: BTreeSet<T> = std::mem::take(items).into_iter().collect();
+                    set.insert(item);
+                    *self = SmallSet::Many(set);
+                    true
+                }
+            },
+            SmallSet::Many(set) => set.insert(item),
+        }
+    }
+
+    fn remove(&mut self, item: &T) -> bool {
+        match self {
+            SmallSet::Few(items) => match items.binary_search(item) {
+                Ok(at) => {
+                    items.remove(at);
+                    true
+                }
+                Err(_) => false,
+            },
+            SmallSet::Many(set) => set.remove(item),
+        }
+    }
+
+    fn first(&self) -> Option<&T> {
+        match self {
+            SmallSet::Few(items) => items.first(),
+            SmallSet::Many(set) => set.first(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            SmallSet::Few(items) => items.len(),
+            SmallSet::Many(set) => set.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        let (few, many) = match self {
+            SmallSet::Few(items) => (Some(items.iter()), None),
+            SmallSet::Many(set) => (None, Some(set.iter())),
+        };
+        few.into_iter().flatten().chain(many.into_iter().flatten())
+    }
+}
+
 /// The text a stored schema is indexed by: our canonical form, because foreign registries
 /// may store text as sent, and lookups and id reuse must still match it. `None` when that is
 /// the stored text itself (the usual case) or the text does not parse.
@@ -114,8 +195,12 @@ pub struct State {
 pub struct CanonicalText(Option<String>);
 
 impl CanonicalText {
-    /// Slow (a JSON parse and a canonical walk): most of replay's time.
+    /// A text that [`canonical_scan`] proves canonical costs one pass over its bytes; any
+    /// other takes a JSON parse and a canonical walk (once most of replay's time).
     fn of(text: &str) -> CanonicalText {
+        if canonical_scan::is_canonical(text) {
+            return CanonicalText(None);
+        }
         CanonicalText(
             serde_json::from_str(text)
                 .ok()
@@ -391,7 +476,7 @@ impl State {
 
     /// Subject versions using `id`, in (subject, version) order.
     pub fn usages(&self, id: SchemaId) -> impl Iterator<Item = &(Subject, Version)> {
-        self.usages.get(&id).into_iter().flatten()
+        self.usages.get(&id).into_iter().flat_map(SmallSet::iter)
     }
 
     /// Ids of live schemas whose references point at `subject` `version`.
@@ -460,6 +545,29 @@ mod tests {
                 .encode(GlobalKeyForm::Omitted)
             })
             .collect()
+    }
+
+    #[test]
+    fn small_sets_stay_ordered_past_their_vec_stage() {
+        let mut set = SmallSet::default();
+        let order = [
+            7, 3, 19, 11, 1, 30, 2, 25, 14, 5, 9, 28, 17, 22, 4, 13, 8, 26, 0,
+        ];
+        for (n, i) in order.into_iter().enumerate() {
+            assert!(set.insert(i));
+            assert!(!set.insert(i));
+            assert_eq!(set.len(), n + 1);
+            assert!(matches!(set, SmallSet::Few(_)) == (n < SmallSet::<i32>::FEW));
+        }
+        let mut sorted = order.to_vec();
+        sorted.sort();
+        assert!(set.iter().copied().eq(sorted.iter().copied()));
+        assert_eq!(set.first(), Some(&0));
+        for i in order {
+            assert!(set.remove(&i));
+            assert!(!set.remove(&i));
+        }
+        assert!(set.is_empty());
     }
 
     #[test]

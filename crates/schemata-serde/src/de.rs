@@ -5,6 +5,7 @@
 //! reader schema by Avro's resolution rules, so a consumer on schema v2 reads v1 data.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::RwLock;
 
 use apache_avro::reader::datum::GenericDatumReader;
@@ -105,8 +106,9 @@ impl<'a> From<&'a Vec<u8>> for Incoming<'a> {
 pub struct Deserializer {
     client: RegistryClient,
     /// Whether a (writer, reader, Rust type) triple decodes directly into the type, decided
-    /// once so the hot path neither compares schemas nor retries.
-    fast: RwLock<HashMap<FastKey, bool>>,
+    /// once so the hot path neither compares schemas nor retries; with the writer schema when
+    /// it does, so the hot path makes this one lookup and no other.
+    fast: RwLock<HashMap<FastKey, Option<ParsedSchema>, BuildHasherDefault<KeyHasher>>>,
 }
 
 impl Deserializer {
@@ -114,7 +116,7 @@ impl Deserializer {
     pub fn new(client: RegistryClient) -> Self {
         Deserializer {
             client,
-            fast: RwLock::new(HashMap::new()),
+            fast: RwLock::default(),
         }
     }
 
@@ -176,30 +178,11 @@ impl Deserializer {
         let Some(framed) = incoming.into().framed()? else {
             return Ok(None);
         };
-        let writer = self.client.schema(framed.schema).await?;
-        // The type name's address stands for T (hashing it is cheaper than hashing the name;
-        // two addresses for one type only cost a second entry).
-        let key = (
-            framed.schema,
-            reader.key(),
-            std::any::type_name::<T>().as_ptr() as usize,
-        );
-        if self.fast_path(key, &writer, reader) {
-            // Decode straight into T, no intermediate Value. apache-avro's schema-aware
-            // deserializer insists that T's name match the record's, so a type named otherwise
-            // falls back to the general path, once; the choice is remembered per type.
-            let mut datum = framed.datum;
-            let fast = GenericDatumReader::builder(writer.schema())
-                .resolved_writer_schemata(writer.borrowed_names()?)
-                .build()?
-                .read_deser::<T>(&mut datum);
-            match fast {
-                Ok(v) => return Ok(Some(v)),
-                Err(_) => self.set_fast_path(key, false),
-            }
+        let key = (framed.schema, reader.key(), type_key::<T>());
+        if let Some(v) = self.direct(key, framed.datum) {
+            return Ok(Some(v));
         }
-        let value = resolve_value(&writer, reader, framed.datum)?;
-        Ok(Some(apache_avro::from_value(&value)?))
+        self.decode(key, framed, reader).await.map(Some)
     }
 
     /// Decodes into a type deriving `apache_avro::AvroSchema`; its schema is the reader schema.
@@ -207,30 +190,122 @@ impl Deserializer {
         &self,
         incoming: impl Into<Incoming<'a>>,
     ) -> Result<Option<T>> {
+        let Some(framed) = incoming.into().framed()? else {
+            return Ok(None);
+        };
+        // T's own schema, known by T: no need to look it up on the hot path.
+        let key = (framed.schema, OWN_SCHEMA, type_key::<T>());
+        if let Some(v) = self.direct(key, framed.datum) {
+            return Ok(Some(v));
+        }
         let reader = ParsedSchema::of::<T>()?;
-        self.deserialize(incoming, &reader).await
+        self.decode(key, framed, &reader).await.map(Some)
+    }
+
+    /// The hot path: `datum` decoded straight into T, if `key` is known to allow that (and the
+    /// decode succeeds; a failure falls back to the general path, which reports the error).
+    fn direct<T: DeserializeOwned>(&self, key: FastKey, mut datum: &[u8]) -> Option<T> {
+        let writer = self
+            .fast
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)?
+            .clone()?;
+        read_direct(&writer, &mut datum).ok()
+    }
+
+    /// The general path: fetch the writer schema, decide (once) whether T decodes directly, and
+    /// resolve into `reader` where it does not.
+    async fn decode<T: DeserializeOwned>(
+        &self,
+        key: FastKey,
+        framed: Framed<'_>,
+        reader: &ParsedSchema,
+    ) -> Result<T> {
+        let writer = self.client.schema(framed.schema).await?;
+        if self.fast_path(key, &writer, reader) {
+            // Decode straight into T, no intermediate Value. apache-avro's schema-aware
+            // deserializer insists that T's name match the record's, so a type named otherwise
+            // falls back to the general path, once; the choice is remembered per type.
+            let mut datum = framed.datum;
+            match read_direct(&writer, &mut datum) {
+                Ok(v) => return Ok(v),
+                Err(_) => self.set_fast_path(key, None),
+            }
+        }
+        let value = resolve_value(&writer, reader, framed.datum)?;
+        Ok(apache_avro::from_value(&value)?)
     }
 
     fn fast_path(&self, key: FastKey, writer: &ParsedSchema, reader: &ParsedSchema) -> bool {
-        if let Some(&fast) = self
+        if let Some(fast) = self
             .fast
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
         {
-            return fast;
+            return fast.is_some();
         }
         // Equal by Parsing Canonical Form: same binary layout, nothing to resolve.
         let same = writer.key() == reader.key() || writer.schema() == reader.schema();
-        self.set_fast_path(key, same);
+        self.set_fast_path(key, same.then(|| writer.clone()));
         same
     }
 
-    fn set_fast_path(&self, key: FastKey, fast: bool) {
+    fn set_fast_path(&self, key: FastKey, writer: Option<ParsedSchema>) {
         self.fast
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, fast);
+            .insert(key, writer);
+    }
+}
+
+fn read_direct<T: DeserializeOwned>(writer: &ParsedSchema, datum: &mut &[u8]) -> Result<T> {
+    Ok(GenericDatumReader::builder(writer.schema())
+        .resolved_writer_schemata(writer.borrowed_names()?)
+        .build()?
+        .read_deser::<T>(datum)?)
+}
+
+/// The reader-schema part of a [`FastKey`] for "the Rust type's own schema"
+/// ([`Deserializer::deserialize_avro`]); [`ParsedSchema`] keys start at 1.
+const OWN_SCHEMA: u64 = 0;
+
+/// The type name's address stands for T (hashing it is cheaper than hashing the name; two
+/// addresses for one type only cost a second entry).
+fn type_key<T>() -> usize {
+    std::any::type_name::<T>().as_ptr() as usize
+}
+
+/// [`FastKey`]s are a few integers the process chose or the registry vouched for (an entry
+/// exists only for a schema the registry returned): SipHash's protection buys nothing on the
+/// hot path. This is FxHash's mixing step.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
