@@ -52,18 +52,13 @@ pub async fn serve(
     let opened = async {
         let store = store::Store::open_with(&config.store, &config.kafka).await?;
         let auth = auth::Authenticator::open(&config.auth, &store).await?;
-        let leader_log = store.leader_log().await?;
-        let node = Node::open(store).await?;
-        if let Some(log) = leader_log {
-            let me = store::lease::Candidate {
-                node: uuid::Uuid::new_v4().to_string(),
-                url: config.advertised_url(),
-                eligible: config.leader_eligibility,
-                lease: config.kafka.lease,
-            };
-            tracing::info!(node = %me.node, url = %me.url, eligible = me.eligible, "joining the leader election");
-            node.elect_with(store::lease::Election::start(log, me).await?);
-        }
+        let me = store::lease::Candidate {
+            node: uuid::Uuid::new_v4().to_string(),
+            url: config.advertised_url(),
+            eligible: config.leader_eligibility,
+            lease: config.kafka.lease,
+        };
+        let node = Node::open_electing(store, me).await?;
         anyhow::Ok((node, auth))
     };
     let (node, auth) = tokio::select! {

@@ -42,7 +42,7 @@ use crate::registry::error::RegistryError;
 use crate::registry::record::{RawRecord, Record};
 use crate::registry::state::{DecodedRecord, State};
 use crate::store::follow::{self, Fold, Follower};
-use crate::store::lease::Election;
+use crate::store::lease::{Candidate, Election};
 use crate::store::{Store, StoreError, Stored};
 
 /// How often a node on a shared log (Kafka) reads what other nodes appended.
@@ -80,8 +80,13 @@ pub struct Node {
     queued: Arc<tokio::sync::Semaphore>,
     /// How long the start-up replay took (for `/metrics`).
     replayed_in: std::time::Duration,
-    /// Who writes a shared log (Kafka); unset, this node is the only one and leads.
+    /// Who writes a shared log (Kafka); unset on a local store, where this node alone writes.
     election: std::sync::OnceLock<Arc<Election>>,
+    /// The log is shared (Kafka): writes need the lease and are fenced.
+    shared: bool,
+    /// The election epoch in which this node, as leader, last read the log to its end; a new
+    /// leader does that once before it decides anything (0: not yet).
+    synced_epoch: std::sync::atomic::AtomicU64,
 }
 
 /// Where a write should go.
@@ -120,7 +125,10 @@ impl Node {
             queued: Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED_WRITES)),
             replayed_in: std::time::Duration::ZERO,
             election: std::sync::OnceLock::new(),
+            shared: false,
+            synced_epoch: Default::default(),
         };
+        node.shared = node.store.schemas().shared();
         let started = Instant::now();
         let watermark = node.store.id_watermark().await?;
         node.state
@@ -138,24 +146,41 @@ impl Node {
             started.elapsed().as_millis()
         );
         node.replayed_in = started.elapsed();
-        let shared = node.store.schemas().shared();
         let node = Arc::new(node);
-        if shared {
+        if node.shared {
             follow::tail(&node, |n| &n.follower, TAIL_INTERVAL);
-            restate_fenced(Arc::downgrade(&node));
         }
         Ok(node)
     }
 
-    /// Takes part in `election` for the writer of a shared log (Kafka).
-    pub fn elect_with(&self, election: Arc<Election>) {
-        let _ = self.election.set(election);
+    /// Opens the node ([`Node::open`]) and, on a shared log, joins its election as `me`; the
+    /// election's first round is over when this returns.
+    pub async fn open_electing(store: Store, me: Candidate) -> Result<Arc<Node>, StoreError> {
+        let leader_log = store.leader_log().await?;
+        let node = Node::open(store).await?;
+        if let Some(log) = leader_log {
+            tracing::info!(node = %me.node, url = %me.url, eligible = me.eligible, "joining the leader election");
+            node.elect_with(Election::start(log, me).await?);
+        }
+        Ok(node)
+    }
+
+    /// Takes part in `election` for the writer of a shared log (Kafka). Until then a node on a
+    /// shared log writes nothing.
+    pub fn elect_with(self: &Arc<Self>, election: Arc<Election>) {
+        if self.election.set(election).is_ok() && self.shared {
+            restate_fenced(Arc::downgrade(self));
+        }
     }
 
     /// Where a write arriving here should go now.
     pub fn route(&self) -> Route {
         let Some(e) = self.election.get() else {
-            return Route::Local;
+            return if self.shared {
+                Route::Unknown
+            } else {
+                Route::Local
+            };
         };
         if e.holds_lease() {
             return Route::Local;
@@ -269,12 +294,21 @@ impl Node {
         // fenced to the offset this node has applied (`store::kafka::fence`), so a decision on
         // a stale state is rejected by the log itself, and the command is decided again on
         // what the node then reads. A lone writer's store is read to its end first.
-        let fenced = self.election.get().is_some();
-        let mut end = if fenced {
+        let fenced = self.shared;
+        let epoch = self.leadership().epoch;
+        let synced = self.synced_epoch.load(std::sync::atomic::Ordering::SeqCst);
+        let mut end = if fenced && synced == epoch {
             self.applied()
         } else {
+            // A lone writer's store, or a new leader's first write: read to the end first,
+            // so no write acknowledged by an earlier leader is missing from the decision
+            // (also for decisions that write nothing).
             let end = self.store.sync_point().await?;
             self.catch_up_to(end).await?;
+            if fenced {
+                self.synced_epoch
+                    .store(epoch, std::sync::atomic::Ordering::SeqCst);
+            }
             end
         };
         let command = Arc::new(command);
@@ -294,7 +328,20 @@ impl Node {
             let appended = self.store.append(&raw, max_id, fenced.then_some(end)).await;
             let offset = match appended {
                 Ok(offset) => offset,
-                Err(StoreError::Fenced { landed, after }) if attempt < FENCED_ATTEMPTS => {
+                Err(StoreError::Fenced {
+                    landed,
+                    after,
+                    partly: true,
+                }) => {
+                    // Some records counted, the rest did not: deciding the command again on
+                    // that state could answer as if it had failed. Say it may have landed.
+                    self.catch_up_to(landed).await?;
+                    return Err(StoreError::Timeout(format!(
+                        "the write was cut by another record after offset {after}: part of it applied"
+                    ))
+                    .into());
+                }
+                Err(StoreError::Fenced { landed, after, .. }) if attempt < FENCED_ATTEMPTS => {
                     tracing::info!(after, landed, attempt, "write fenced; deciding it again");
                     self.catch_up_to(landed).await?;
                     end = self.applied();
@@ -324,8 +371,19 @@ impl Node {
             Some(e) if !e.holds_lease() => Err(self
                 .election_trouble()
                 .map_or(NodeError::NotLeader, NodeError::Store)),
+            None if self.shared => Err(NodeError::NotLeader),
             _ => Ok(()),
         }
+    }
+
+    /// Whether this node may answer a write that changes nothing from its state alone, without
+    /// the writer: it writes the log, and (on a shared log) has read it to its end since it
+    /// became the leader, so its state holds every write acknowledged before.
+    pub fn decides_locally(&self) -> bool {
+        self.route() == Route::Local
+            && (!self.shared
+                || self.synced_epoch.load(std::sync::atomic::Ordering::SeqCst)
+                    == self.leadership().epoch)
     }
 
     /// Catches up until the state has applied `target` (see [`Follower::catch_up_to`]).

@@ -27,7 +27,14 @@ impl InProcess {
     async fn start() -> InProcess {
         let dir = tempfile::tempdir().unwrap();
         let store = common::open_store(&dir).await;
-        let node = Node::open(store).await.unwrap();
+        // On the Kafka pass the node elects itself, as `schemata serve` does.
+        let me = schemata::store::lease::Candidate {
+            node: "hot-paths".into(),
+            url: "http://127.0.0.1:1".into(),
+            eligible: true,
+            lease: Duration::from_secs(10),
+        };
+        let node = Node::open_electing(store, me).await.unwrap();
         let app = schemata::api::app(node.clone(), None, 64 * 1024, None);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

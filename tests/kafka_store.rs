@@ -237,7 +237,11 @@ async fn records_fenced_on_a_stale_end_are_read_as_noops() {
     assert_eq!(landed, 3);
     // A writer that decided on offset 2 produces after the log moved on to 3: fenced.
     match store.append(&[schema("stale")], 1, Some(end)).await {
-        Err(StoreError::Fenced { landed, after }) => assert_eq!((landed, after), (4, 2)),
+        Err(StoreError::Fenced {
+            landed,
+            after,
+            partly,
+        }) => assert_eq!((landed, after, partly), (4, 2, false)),
         other => panic!("expected a fenced write, got {other:?}"),
     }
     // Two records decided on the true end both count.

@@ -9,9 +9,11 @@
 //! replaced meanwhile); then 50003.
 //!
 //! Over HTTPS the follower trusts the system's roots plus the certificates in this node's own
-//! TLS files (its certificate chain and the client CA), since nodes of one cluster usually
-//! share a CA or a certificate; and when the leader requires client certificates, it presents
-//! its own certificate and key.
+//! certificate file (`tls_cert`: put the private CA in the chain file, or share one
+//! certificate between nodes); when client certificates are required it presents its own
+//! certificate and key to get a connection at all. A caller known only by its client
+//! certificate (auth on, no `Authorization` header) is not forwarded — the leader would see
+//! this node's certificate, not the caller's — and gets 50003 naming the leader to write to.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,13 +42,16 @@ const POLL: Duration = Duration::from_millis(25);
 pub struct Forwarder {
     node: Arc<Node>,
     client: reqwest::Client,
+    /// Callers may be known by their client certificate alone (auth on, client CA set).
+    certificate_callers: bool,
 }
 
 impl Forwarder {
-    pub fn new(node: Arc<Node>, tls: Option<&TlsFiles>) -> Forwarder {
+    pub fn new(node: Arc<Node>, tls: Option<&TlsFiles>, auth: bool) -> Forwarder {
         Forwarder {
             node,
             client: client(tls),
+            certificate_callers: auth && tls.is_some_and(|t| t.client_ca.is_some()),
         }
     }
 }
@@ -70,6 +75,14 @@ pub async fn layer(State(f): State<Forwarder>, req: Request, next: Next) -> Resp
                     (None, None) => Body::empty(),
                 };
                 return next.run(Request::from_parts(parts, body)).await;
+            }
+            Route::Leader(url)
+                if f.certificate_callers && !parts.headers.contains_key(header::AUTHORIZATION) =>
+            {
+                return ApiError::Forwarding(format!(
+                    "a caller known by its client certificate alone cannot be forwarded; write to the leader at {url}"
+                ))
+                .into_response();
             }
             Route::Leader(url) if !forwarded => {
                 if bytes.is_none() {
@@ -120,7 +133,8 @@ fn is_write(method: &Method, path: &str) -> bool {
 fn client(tls: Option<&TlsFiles>) -> reqwest::Client {
     let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(2));
     if let Some(tls) = tls {
-        for file in std::iter::once(&tls.cert).chain(tls.client_ca.as_ref()) {
+        {
+            let file = &tls.cert;
             let certs = std::fs::read(file)
                 .map_err(|e| e.to_string())
                 .and_then(|pem| {

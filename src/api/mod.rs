@@ -71,7 +71,7 @@ pub fn app(
     let metrics = Arc::new(metrics::Metrics::new());
     let api = router(node.clone(), max_body_bytes)
         .layer(axum::middleware::from_fn_with_state(
-            forward::Forwarder::new(node.clone(), tls),
+            forward::Forwarder::new(node.clone(), tls, auth.is_some()),
             forward::layer,
         ))
         .merge(metrics::router(node, metrics.clone()));

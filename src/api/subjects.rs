@@ -11,7 +11,7 @@ use super::auth::Viewer;
 use super::error::ApiError;
 use super::metrics::{Recorder, Registration};
 use super::{off_the_runtime, ok, AppState, JsonBody, Params, PathParams, VersionBody};
-use crate::node::{Node, Route};
+use crate::node::Node;
 use crate::registry::command::{self, Register};
 use crate::registry::error::RegistryError;
 use crate::registry::ids::{SchemaId, Subject, Version, VersionSelector};
@@ -153,7 +153,7 @@ async fn register(
 /// it makes before deciding, are left to those that may write. Only where this node writes
 /// the log itself: elsewhere the leader answers, as for any write.
 async fn registered_already(node: &AppState, req: &Register) -> Option<SchemaId> {
-    if Node::route(node) != Route::Local {
+    if !Node::decides_locally(node) {
         return None;
     }
     let (resolved, normalize) = node.read(|s| command::resolve_registered(s, req))?;

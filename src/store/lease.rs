@@ -30,7 +30,7 @@
 //! A leader shutting down cleanly appends `resign/EPOCH/NODE` once its last write is applied:
 //! the lease ends at once and the next node claims without waiting for it to run out.
 //!
-//! The writer re-checks the lease under its lock before the NOOP sync and again right before
+//! The writer re-checks the lease under its lock before deciding and again right before
 //! producing (`node`). A paused process (SIGSTOP) that resumes after its lease finds it
 //! expired (monotonic clocks run on during the pause) and forwards writes to the new leader;
 //! a record it had already handed to the producer lands fenced.

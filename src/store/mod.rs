@@ -65,10 +65,15 @@ pub enum StoreError {
     /// A write was not confirmed in time; it may still land (Confluent's 50002).
     #[error("timed out: {0}")]
     Timeout(String),
-    /// Records did not land right after log offset `after`, so no reader counts them
-    /// (`kafka::fence`); the last one is at `landed`.
+    /// Records did not land right after log offset `after`, so readers do not count them
+    /// (`kafka::fence`) — all of them, or only those after the first `partly` counted ones;
+    /// the last one is at `landed`.
     #[error("another record was appended after offset {after}; the write was fenced (landed at {landed})")]
-    Fenced { landed: i64, after: i64 },
+    Fenced {
+        landed: i64,
+        after: i64,
+        partly: bool,
+    },
 }
 
 /// One log of a store. Cheap to clone: clones share the log.

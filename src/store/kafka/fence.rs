@@ -4,20 +4,23 @@
 //! paused (SIGSTOP, a VM freeze, a stalled network) after its last lease check and produce once
 //! another node has taken over. Kafka would fence it with a transactional producer; Tansu
 //! refuses transactions. So every record a leader produces says where it must land: a record
-//! header `schemata.after` holding the log offset the writer read up to when it decided the
-//! record (its `sync_point` NOOP), plus the record's index in its batch. The rule every
-//! Schemata reader applies:
+//! header `schemata.after` holding the log offset of the last record the writer had applied
+//! when it decided the record (plus the record's index in its batch). The rule every Schemata
+//! reader applies:
 //!
 //! > a record carrying `schemata.after = A` counts only if it sits at log offset `A + 1`;
 //! > otherwise it is read as a NOOP.
 //!
-//! A record lands at `A + 1` only if nothing at all was appended after the writer's NOOP, so a
-//! counted record was decided on the whole log before it: no other write can have given its id,
-//! subject version or config away in between. A late record from a deposed leader lands after
-//! the new leader's own NOOP (written before the new leader's first decision), so it is never
-//! counted — whatever the pause, clock or network delay. The rule needs only the record's own
-//! offset and header, both kept by compaction, so every reader — live, restarted or replaying a
-//! compacted topic — counts the same records.
+//! A record lands at `A + 1` only if nothing at all was appended after the record its writer
+//! had last applied, so a counted record was decided on the whole log before it: no other
+//! write can have given its id, subject version or config away in between. A deposed leader's
+//! late record therefore counts only if nothing was written since its decision — then it is
+//! simply the next write, and the new leader applies it before deciding anything (a new
+//! leader first reads the log to its end, and any later decision of its own that missed the
+//! record lands fenced). Once the new leader has appended anything, the late record lands
+//! behind it and never counts, whatever the pause, clock or network delay. The rule needs
+//! only the record's own offset and header, both kept by compaction, so every reader — live,
+//! restarted or replaying a compacted topic — counts the same records.
 //!
 //! The writer learns the offsets its records landed at from the produce acknowledgements. If
 //! they were fenced (another node's start-up NOOP, a foreign writer or a late record got in
@@ -28,8 +31,12 @@
 //! The rule assumes offsets are dense, as on a partition without transactions (Confluent,
 //! Karapace and Schemata never write them).
 //!
-//! Limits: Confluent and Karapace ignore the header, so they would apply a deposed leader's
-//! late record; the fence protects Schemata readers only. Compaction keeps the latest record
+//! Limits: Confluent and Karapace (and Schemata before the fence) ignore the header, so they
+//! would apply a deposed leader's late record; the fence protects fence-aware readers only, and
+//! every node of a cluster must run a version with it. A command of several records (a delete
+//! with its config tombstone, say) is cut if another record lands inside its batch: the records
+//! before it count, the rest do not, and the client is told the write may have landed
+//! (50002). Compaction keeps the latest record
 //! per key even when it is fenced, so a fenced record can in time hide an earlier counted one
 //! with the same key from a reader replaying the compacted topic; the leader therefore
 //! re-appends the current value of every key it sees fenced (`node`).

@@ -31,9 +31,10 @@
 //!   record it deletes stays until then too, so replay still sees the highest id. An id could
 //!   only be reused if its last record was compacted away and the registry restarted after that
 //!   — the same exposure Confluent has.
-//! - **Before every write** the node calls [`KafkaStore::mark_end`] and applies the log up to
-//!   that NOOP, so a record written by another process or an earlier, timed-out write is
-//!   applied before the next id is chosen.
+//! - **Before its first write as leader** the node calls [`KafkaStore::mark_end`] and applies
+//!   the log up to that NOOP; later writes are decided on what it has applied and fenced to it
+//!   ([`fence`]), so a record written by another process or an earlier, timed-out write makes
+//!   the write land fenced and be decided again once it is applied.
 //! - **One writer.** Several Schemata nodes may share a topic: they elect one writer through a
 //!   lease log (`super::lease`), and every record the writer produces is fenced to the end of
 //!   the log it decided on ([`fence`]), so a deposed writer's late records count for no reader.
@@ -212,6 +213,9 @@ impl KafkaStore {
                         Err(StoreError::Fenced {
                             landed: last + 1,
                             after,
+                            // The first landed where it had to: it (and those right behind it)
+                            // count, the rest do not.
+                            partly: first == after,
                         })
                     }
                     _ => Ok(last + 1),
@@ -357,6 +361,9 @@ impl KafkaStore {
                             let mut fenced = self.fenced.lock().unwrap_or_else(|p| p.into_inner());
                             if fenced.len() < fence::MAX_REMEMBERED {
                                 fenced.insert(key.to_vec());
+                            } else {
+                                tracing::error!(topic = %self.topic, offset,
+                                    "too many fenced records to restate; restart the leader to restate them");
                             }
                         }
                         Record::Noop.encode(GlobalKeyForm::Omitted)
