@@ -23,7 +23,7 @@ use super::submitted::PreparedSchema;
 /// Entries kept at most.
 const MAX_ENTRIES: usize = 10_000;
 /// Bytes (estimated: text, canonical forms, parsed form) kept at most.
-const MAX_BYTES: usize = 64 * 1024 * 1024;
+const MAX_BYTES: usize = 16 * 1024 * 1024;
 /// A text longer than this is not kept: one would crowd out hundreds of usual ones.
 const MAX_TEXT: usize = 1024 * 1024;
 

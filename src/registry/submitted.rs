@@ -49,13 +49,19 @@ impl PreparedSchema {
 }
 
 /// Resolves and parses a submitted schema in one go (when the state's lock is held anyway);
-/// a submission seen before is not parsed again.
+/// a submission seen before is not parsed again. A new one is not kept: the write path sees
+/// mostly schemas that are new, and keeping each would fill the map with texts seen once (the
+/// next identical submission, a producer restarting, is kept by the read-only paths).
 pub fn prepare(
     state: &State,
     input: &SubmittedSchema,
     normalize: bool,
 ) -> Result<Arc<PreparedSchema>, RegistryError> {
-    resolve(state, input)?.parse_shared(&input.schema, normalize)
+    let resolved = resolve(state, input)?;
+    match resolved.parsed_before(&input.schema, normalize) {
+        Some(prepared) => Ok(prepared),
+        None => Ok(Arc::new(resolved.parse(&input.schema, normalize)?)),
+    }
 }
 
 /// The state-reading half of [`prepare`]: the schema type checked and the references resolved.
@@ -120,18 +126,6 @@ impl ResolvedSchema {
         let prepared = Arc::new(self.parse(text, normalize)?);
         fingerprint::shared().insert(&self.submission(text, normalize), prepared.clone());
         Ok(prepared)
-    }
-
-    /// [`ResolvedSchema::parsed_before`], else [`ResolvedSchema::parse_and_keep`].
-    pub fn parse_shared(
-        &self,
-        text: &str,
-        normalize: bool,
-    ) -> Result<Arc<PreparedSchema>, RegistryError> {
-        match self.parsed_before(text, normalize) {
-            Some(p) => Ok(p),
-            None => self.parse_and_keep(text, normalize),
-        }
     }
 
     fn submission<'a>(&'a self, text: &'a str, normalize: bool) -> Submission<'a> {
