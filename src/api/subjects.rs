@@ -1,5 +1,7 @@
 //! `/subjects`: registering, looking up, listing and deleting subject versions.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -157,16 +159,21 @@ async fn registered_already(node: &AppState, req: &Register) -> Option<SchemaId>
         return None;
     }
     let (resolved, normalize) = node.read(|s| command::resolve_registered(s, req))?;
-    let prepared = match resolved.parsed_before(&req.input.schema, normalize) {
-        Some(p) => p,
-        None => {
-            let text = req.input.schema.clone();
-            off_the_runtime(move || Ok(resolved.parse_and_keep(&text, normalize)?))
-                .await
-                .ok()?
-        }
-    };
-    node.read(|s| command::registered_id(s, &req.subject, &prepared.key))
+    if let Some(prepared) = resolved.parsed_before(&req.input.schema, normalize) {
+        return node.read(|s| command::registered_id(s, &req.subject, &prepared.key));
+    }
+    // Parsed anew: kept for the next identical submission only if it is registered already
+    // (a producer's restart), not if it is about to become a new version.
+    let text = req.input.schema.clone();
+    let (resolved, prepared) = off_the_runtime(move || {
+        let prepared = Arc::new(resolved.parse(&text, normalize)?);
+        Ok((resolved, prepared))
+    })
+    .await
+    .ok()?;
+    let id = node.read(|s| command::registered_id(s, &req.subject, &prepared.key))?;
+    resolved.keep(&req.input.schema, normalize, prepared);
+    Some(id)
 }
 
 async fn lookup(

@@ -117,6 +117,11 @@ impl ResolvedSchema {
         fingerprint::shared().get(&self.submission(text, normalize))
     }
 
+    /// Keeps `prepared`, the parse of `text`, for the next identical submission.
+    pub fn keep(&self, text: &str, normalize: bool, prepared: Arc<PreparedSchema>) {
+        fingerprint::shared().insert(&self.submission(text, normalize), prepared);
+    }
+
     /// [`ResolvedSchema::parse`], kept for the next identical submission.
     pub fn parse_and_keep(
         &self,
