@@ -8,15 +8,18 @@
 //!   canonical form, compatibility, and the domain types (`SchemaId`, `Subject`, `Version`).
 //! - [`store`] — the logs the state is folded from: the schemas log and the users log, on SQLite
 //!   (the embedded default), Kafka topics, or memory; [`store::follow`] reads a log to its end,
-//!   catches up to an offset and tails it, for every fold.
-//! - [`node`] — one running registry: the in-memory state, the store, the one writer. Reads
-//!   never touch the store; a write appends records and answers once they are applied.
+//!   catches up to an offset and tails it, for every fold; on Kafka, `store::lease` elects the
+//!   one writer of a topic several nodes share and `store::kafka::fence` makes a deposed
+//!   writer's late records count for no reader.
+//! - [`node`] — one running registry: the in-memory state, the store, the one writer (on a
+//!   shared topic, only while this node leads). Reads never touch the store; a write appends
+//!   records and answers once they are applied.
 //! - [`auth`] — users (a fold of the users log), passwords, SCRAM, roles and grants, login
 //!   limits, and user management used by both the HTTP API and the CLI.
 //! - [`tls`] — certificates and the client identity a TLS connection carries.
 //! - [`api`] — HTTP: one module per REST resource (Confluent's API, `/admin/users`, `/metrics`),
-//!   the auth middleware, request ids, and [`api::error`], where every error becomes Confluent's
-//!   status and `error_code`.
+//!   the auth middleware, request ids, forwarding of writes from a follower to the leader, and
+//!   [`api::error`], where every error becomes Confluent's status and `error_code`.
 //! - [`server`] — the listener: connection cap, client timeouts, TLS, graceful drain.
 //! - [`config`] — composes each layer's settings (file or Confluent `.properties` < env < flags).
 //! - [`cli`] — the command line: `serve`, `user`, `check`, `migrate`.
