@@ -3,13 +3,14 @@
 //!
 //! Every node is the real binary, started on its own loopback port.
 
+#[macro_use]
 mod common;
 
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{kafka_broker, unique_topic};
+use common::unique_topic;
 use serde_json::{json, Value};
 
 /// How long a schema registered on one node may take to be readable on another: the tail
@@ -161,10 +162,7 @@ impl Drop for Node {
 /// there: every node tails the topic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_see_schemas_registered_elsewhere() {
-    let Some(broker) = kafka_broker() else {
-        eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
-        return;
-    };
+    let broker = broker_or_skip!();
     let topic = unique_topic("schemata-ha");
     let nodes = [
         Node::start(&broker, &topic).await,
@@ -194,10 +192,7 @@ async fn followers_see_schemas_registered_elsewhere() {
 /// within a few leases, and a node that may not lead never does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_elect_one_leader_and_replace_it_when_it_dies() {
-    let Some(broker) = kafka_broker() else {
-        eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
-        return;
-    };
+    let broker = broker_or_skip!();
     let topic = unique_topic("schemata-ha");
     let mut nodes = vec![
         Node::start(&broker, &topic).await,
@@ -282,10 +277,7 @@ async fn assert_consistent(node: &Node) -> std::collections::BTreeMap<i64, Strin
 /// gap, and a survivor writes again within a bounded time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_leader_mid_stream_loses_and_duplicates_nothing() {
-    let Some(broker) = kafka_broker() else {
-        eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
-        return;
-    };
+    let broker = broker_or_skip!();
     const TOTAL: usize = 1000;
     const WORKERS: usize = 16;
     let topic = unique_topic("schemata-ha");
@@ -384,10 +376,7 @@ async fn assert_hold_acknowledged(nodes: &[Node], acked: &[(Value, i64)]) {
 /// agree on a leader again, and a schema registered afterwards is readable on every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_ride_out_a_broker_restart() {
-    if kafka_broker().is_none() {
-        eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
-        return;
-    }
+    broker_or_skip!();
     // A broker of this test's own, to restart.
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
@@ -436,10 +425,7 @@ async fn nodes_ride_out_a_broker_restart() {
 /// nothing itself: a registration it receives goes to the new leader, and it reports following.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_leader_comes_back_as_a_follower() {
-    let Some(broker) = kafka_broker() else {
-        eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
-        return;
-    };
+    let broker = broker_or_skip!();
     let topic = unique_topic("schemata-ha");
     let nodes = [
         Node::start(&broker, &topic).await,
@@ -504,10 +490,7 @@ async fn a_paused_leader_comes_back_as_a_follower() {
 /// credentials never reaches the leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarding_works_over_https_with_auth() {
-    let Some(broker) = kafka_broker() else {
-        eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
-        return;
-    };
+    let broker = broker_or_skip!();
     let dir = tempfile::tempdir().unwrap();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));

@@ -5,11 +5,12 @@
 //! Records are produced and consumed here with a plain Kafka client, not through Schemata's
 //! store, so "Confluent's format" is checked against bytes on the wire.
 
+#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{kafka_broker, unique_topic, Tansu, TestServer};
+use common::{unique_topic, Tansu, TestServer};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -20,18 +21,6 @@ use schemata::registry::record::RawRecord;
 use schemata::store::kafka::KafkaConfig;
 use schemata::store::{Store, StoreError};
 use serde_json::{json, Value};
-
-macro_rules! broker_or_skip {
-    () => {
-        match kafka_broker() {
-            Some(b) => b,
-            None => {
-                eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
-                return;
-            }
-        }
-    };
-}
 
 fn client(broker: &str) -> ClientConfig {
     let mut c = ClientConfig::new();

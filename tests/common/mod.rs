@@ -215,6 +215,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The broker of the Kafka pass (`kafka_broker`), or a notice and an early return from the
+/// test without one. Needs `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! broker_or_skip {
+    () => {
+        match crate::common::kafka_broker() {
+            Some(b) => b,
+            None => {
+                eprintln!("skipped: set SCHEMATA_TEST_KAFKA=HOST:PORT (scripts/test does) to run");
+                return;
+            }
+        }
+    };
+}
+
 /// The Kafka broker the suite runs against (`SCHEMATA_TEST_KAFKA=HOST:PORT`), if any.
 pub fn kafka_broker() -> Option<String> {
     std::env::var("SCHEMATA_TEST_KAFKA")
