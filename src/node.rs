@@ -22,10 +22,13 @@
 //!
 //! Then: run the pure command on the blocking pool (parsing and compatibility checks can be
 //! expensive; no other task takes the state's write lock meanwhile, so readers are not held up)
-//! → append its records → catch up until the state has applied the offset the append returned.
-//! The response is built only after that, so a client always reads its own writes; if the log
-//! stops delivering for the store's timeout, the write fails with [`StoreError::Timeout`]
-//! instead of reporting success, and the next write applies whatever did land first.
+//! → commit its records → catch up until the state has applied the offset the commit returned
+//! → release the writer → wait until the store has them on disk ([`Node::settled`]; on SQLite
+//! one sync serves every write committed meanwhile). The response is built only after that, so
+//! a client always reads its own writes; if the log stops delivering for the store's timeout,
+//! the write fails with [`StoreError::Timeout`] instead of reporting success, and the next
+//! write applies whatever did land first. Reads also answer only once what they saw is on disk
+//! (`api::settle`), so a committed but not yet synced write is never revealed early.
 //!
 //! Reading the log (replay, catching up to an offset) is the store's [`Follower`]'s; the node
 //! only says how a batch is applied to its state.
@@ -260,7 +263,15 @@ impl Node {
         let node = Arc::clone(self);
         let queued_at = Instant::now();
         tokio::spawn(async move {
-            let result = node.write_to_completion(queued_at, command).await;
+            let result = Arc::clone(&node)
+                .write_to_completion(queued_at, command)
+                .await;
+            // Acknowledged once durable. The writer is free again: writes queued behind this
+            // one decide and commit meanwhile and share the next sync (group commit).
+            let result = match result {
+                Ok(answer) => node.settled().await.map(|()| answer),
+                Err(e) => Err(e),
+            };
             drop(place);
             result
         })
@@ -325,9 +336,9 @@ impl Node {
             }
             // Again right before producing: the lease may have run out while deciding.
             self.check_lease()?;
-            let appended = self.store.append(&raw, max_id, fenced.then_some(end)).await;
-            let offset = match appended {
-                Ok(offset) => offset,
+            let appended = self.store.commit(&raw, max_id, fenced.then_some(end)).await;
+            let committed = match appended {
+                Ok(committed) => committed,
                 Err(StoreError::Fenced {
                     landed,
                     after,
@@ -349,6 +360,16 @@ impl Node {
                 }
                 Err(e) => return Err(e.into()),
             };
+            let offset = committed.last;
+            if let Some(offsets) = committed.own {
+                // Nothing else was appended (a lone writer's file): apply them as written.
+                let own = offsets.into_iter().zip(raw);
+                let batch = own
+                    .map(|(offset, record)| Stored { offset, record })
+                    .collect();
+                StateFold(&self.state).apply(batch).await?;
+                return Ok(result);
+            }
             // The records are in the log: failing to read them back means "may have
             // landed" (50002), never "not written" (50001).
             self.catch_up_to(offset).await.map_err(|e| match e {
@@ -358,6 +379,19 @@ impl Node {
             return Ok(result);
         }
         unreachable!("the loop returns on its last attempt")
+    }
+
+    /// Returns once everything the state holds is durable (at once unless writes are being
+    /// synced, see [`Store::commit`]). Every answer waits for it, reads included: a client
+    /// must not learn of a write that a power cut could still take back.
+    pub async fn settled(&self) -> Result<(), NodeError> {
+        Ok(self.store.flush().await?)
+    }
+
+    /// How many transactions the store committed and how many syncs made them durable (SQLite
+    /// only).
+    pub fn commit_counts(&self) -> Option<(u64, u64)> {
+        self.store.commit_counts()
     }
 
     /// The offset of the last record the state applied.

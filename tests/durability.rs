@@ -107,6 +107,69 @@ async fn concurrent_registrations_agree_on_ids() {
     assert_eq!(ids.len(), 16);
 }
 
+/// `(commits, syncs)` of the store, from `/metrics`.
+async fn commit_counts(s: &TestServer) -> (u64, u64) {
+    let text = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    (
+        value("schemata_store_commits_total"),
+        value("schemata_store_syncs_total"),
+    )
+}
+
+/// Group commit on SQLite: 64 registrations at once are each acknowledged after a sync that
+/// covers it, never more syncs than commits, and every acknowledged one is there after a
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_registrations_share_syncs_and_survive_a_restart() {
+    if common::on_kafka() {
+        return; // Kafka acknowledges on its replicas; nothing to sync here.
+    }
+    let s = std::sync::Arc::new(TestServer::start().await);
+    let (commits_before, syncs_before) = commit_counts(&s).await;
+    let writers: Vec<_> = (0..64)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let schema = record(&format!("Grouped{i}"), &["a"]);
+                let id = s.register(&format!("grouped-{i}"), &schema).await;
+                (schema, id)
+            })
+        })
+        .collect();
+    let mut acknowledged = vec![];
+    for w in writers {
+        acknowledged.push(w.await.unwrap());
+    }
+    let (commits, syncs) = commit_counts(&s).await;
+    let (commits, syncs) = (commits - commits_before, syncs - syncs_before);
+    assert!(commits >= 64, "{commits} commits for 64 registrations");
+    assert!(
+        (1..=commits).contains(&syncs),
+        "{syncs} syncs for {commits} commits"
+    );
+    eprintln!("64 registrations: {commits} commits, {syncs} syncs");
+    let s = std::sync::Arc::into_inner(s).unwrap();
+    let s = TestServer::start_in(s.stop().await).await;
+    for (schema, id) in &acknowledged {
+        let (status, body) = s.get(&format!("/schemas/ids/{id}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["schema"], schema.to_string());
+    }
+}
+
 #[tokio::test]
 async fn a_second_process_cannot_open_the_same_file() {
     if common::on_kafka() {

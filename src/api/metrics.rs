@@ -127,6 +127,8 @@ pub struct Metrics {
     node_count: IntGauge,
     leader_epoch: IntGauge,
     staleness: Gauge,
+    commits: IntCounter,
+    syncs: IntCounter,
 }
 
 impl Default for Metrics {
@@ -253,6 +255,14 @@ impl Metrics {
                 )
                 .unwrap(),
             ),
+            commits: counter(
+                "schemata_store_commits_total",
+                "Transactions committed to the SQLite store (0 on other stores).",
+            ),
+            syncs: counter(
+                "schemata_store_syncs_total",
+                "Syncs of the SQLite store to disk: commits ÷ syncs is how many writes share one (group commit).",
+            ),
             master_slave_role: gauge(
                 "kafka_schema_registry_master_slave_role",
                 "1 if this node is the leader (Confluent's master-slave-role).",
@@ -327,6 +337,12 @@ impl Metrics {
         self.leader_epoch.set(leadership.epoch as i64);
         self.staleness.set(node.staleness().as_secs_f64());
         self.master_slave_role.set(leading);
+        if let Some((commits, syncs)) = node.commit_counts() {
+            // The store counts; the counters catch up to it (they only ever grow).
+            self.commits
+                .inc_by(commits.saturating_sub(self.commits.get()));
+            self.syncs.inc_by(syncs.saturating_sub(self.syncs.get()));
+        }
         let mut text = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
             tracing::error!(error = %e, "rendering metrics failed");

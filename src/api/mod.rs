@@ -119,7 +119,23 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(node.clone(), settle))
         .with_state(node)
+}
+
+/// Holds every answer until what it was built from is on disk ([`Node::settled`]): free unless
+/// writes are waiting for their sync, and then at most that sync. A read must not reveal a
+/// write that a power cut could still take back.
+async fn settle(
+    State(node): State<Arc<Node>>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(req).await;
+    match node.settled().await {
+        Ok(()) => response,
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 /// 200 once the node has replayed its log (it serves only then) and knows who writes it;

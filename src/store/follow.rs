@@ -63,35 +63,49 @@ impl Follower {
     /// Applies whatever the log holds past `fold`, until a read comes back empty; returns how
     /// many records.
     pub async fn catch_up(&self, fold: &impl Fold) -> Result<usize, StoreError> {
-        let _reading = self.reading.lock().await;
         let mut count = 0;
         loop {
-            let batch = self.log.read_after(fold.applied(), self.batch).await?;
-            if batch.is_empty() {
-                *self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                return Ok(count);
+            match self.read_once(fold).await? {
+                0 => return Ok(count),
+                n => count += n,
             }
-            count += batch.len();
-            fold.apply(batch).await?;
         }
     }
 
-    /// Catches up until `fold` has applied `target`; returns how many records. A remote log
-    /// may answer an empty read before it delivers what it holds, so keep reading while it
-    /// makes progress, and fail once it has made none for the log's timeout.
+    /// Reads one batch past `fold` and applies it; returns how many records (0: the fold had
+    /// everything the log held).
+    async fn read_once(&self, fold: &impl Fold) -> Result<usize, StoreError> {
+        let _reading = self.reading.lock().await;
+        let batch = self.log.read_after(fold.applied(), self.batch).await?;
+        if batch.is_empty() {
+            *self.caught_up_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            return Ok(0);
+        }
+        let n = batch.len();
+        fold.apply(batch).await?;
+        Ok(n)
+    }
+
+    /// Catches up until `fold` has applied `target` (0 or less: until a read comes back empty);
+    /// returns how many records. Reads only while the target is not reached: a writer catching
+    /// up to its own record needs one read, not one more to see the end. A remote log may
+    /// answer an empty read before it delivers what it holds, so keep reading while it makes
+    /// progress, and fail once it has made none for the log's timeout.
     pub async fn catch_up_to(&self, fold: &impl Fold, target: i64) -> Result<usize, StoreError> {
         let stall = self.log.timeout();
         let mut count = 0;
         let mut progress_at = Instant::now();
         loop {
-            let n = self.catch_up(fold).await?;
-            count += n;
             let applied = fold.applied();
-            if applied >= target {
+            if target > 0 && applied >= target {
                 return Ok(count);
             }
+            let n = self.read_once(fold).await?;
+            count += n;
             if n > 0 {
                 progress_at = Instant::now();
+            } else if target <= 0 {
+                return Ok(count);
             } else if progress_at.elapsed() >= stall {
                 return Err(StoreError::Timeout(format!(
                     "{} did not deliver offset {target} within {} ms (applied up to {applied})",

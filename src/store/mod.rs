@@ -102,7 +102,11 @@ impl Log {
     /// atomically; Kafka in order but not atomically (see [`kafka`]).
     pub async fn append(&self, records: &[RawRecord]) -> Result<i64, StoreError> {
         match &*self.0 {
-            Backend::Sql(s) => s.append(records, None).await,
+            Backend::Sql(s) => {
+                let offsets = s.append(records, None).await?;
+                s.flush().await?;
+                Ok(offsets.last().copied().unwrap_or(0))
+            }
             Backend::Kafka(k) => k.append(records, None).await,
             Backend::Memory(m) => Ok(m.append(records)),
         }
@@ -121,11 +125,14 @@ impl Log {
     /// already in it. Kafka: the offset of a NOOP record produced just now — as Confluent does,
     /// because only a record of its own tells a client where the end is (a high watermark or a
     /// partition-EOF may lag what the broker acknowledged to another producer). Local stores
-    /// have one writer, this process, so reading until a read comes back empty suffices (0).
+    /// have one writer, this process: SQLite knows where its last append ended (nothing to
+    /// read when that is applied); otherwise reading until a read comes back empty suffices
+    /// (0).
     pub async fn sync_point(&self) -> Result<i64, StoreError> {
         match &*self.0 {
             Backend::Kafka(k) => k.mark_end().await,
-            Backend::Sql(_) | Backend::Memory(_) => Ok(0),
+            Backend::Sql(s) => Ok(s.known_end()),
+            Backend::Memory(_) => Ok(0),
         }
     }
 
@@ -159,6 +166,17 @@ impl Log {
             k.close().await;
         }
     }
+}
+
+/// Where [`Store::commit`] put its records.
+#[derive(Debug)]
+pub struct Committed {
+    /// The offset of the last record.
+    pub last: i64,
+    /// Each record's offset, when nothing can lie between them and the end of the log the
+    /// writer had read (a SQLite file has one writer): the writer may apply them as they are
+    /// instead of reading them back. None: read them back (Kafka, where others append too).
+    pub own: Option<Vec<i64>>,
 }
 
 pub struct Store {
@@ -295,22 +313,61 @@ impl Store {
     }
 
     /// Appends records to `_schemas` in order (atomically on SQLite and memory; on Kafka in
-    /// order but not atomically, see [`kafka`]); returns the offset of the last one.
-    /// `max_id` is the highest schema id the registry has allocated, kept where the log
-    /// compacts at once (see [`Store::id_watermark`]).
-    ///
-    /// `after` fences the records on a shared log (`kafka::fence`): they count only if they
-    /// land directly after that offset. Local stores have one writer and ignore it.
+    /// order but not atomically, see [`kafka`]) and returns the offset of the last one once
+    /// they are durable: [`Store::commit`], then [`Store::flush`].
     pub async fn append(
         &self,
         records: &[RawRecord],
         max_id: i32,
         after: Option<i64>,
     ) -> Result<i64, StoreError> {
-        match &*self.schemas.0 {
-            Backend::Sql(s) => s.append(records, Some(max_id)).await,
-            Backend::Kafka(k) => k.append(records, after).await,
-            Backend::Memory(m) => Ok(m.append(records)),
+        let committed = self.commit(records, max_id, after).await?;
+        self.flush().await?;
+        Ok(committed.last)
+    }
+
+    /// Appends records to `_schemas` like [`Store::append`], but returns as soon as they are
+    /// in the log and readable: on SQLite they are on disk only after a later
+    /// [`Store::flush`] (a crash of the process loses nothing, a power cut may), which lets
+    /// several writers share one sync (`sql::group_commit`). Kafka acknowledges only what
+    /// its replicas hold, and memory has no disk: both are as durable as they get at once.
+    ///
+    /// `max_id` is the highest schema id the registry has allocated, kept where the log
+    /// compacts at once (see [`Store::id_watermark`]). `after` fences the records on a shared
+    /// log (`kafka::fence`): they count only if they land directly after that offset. Local
+    /// stores have one writer and ignore it.
+    pub async fn commit(
+        &self,
+        records: &[RawRecord],
+        max_id: i32,
+        after: Option<i64>,
+    ) -> Result<Committed, StoreError> {
+        let (last, own) = match &*self.schemas.0 {
+            Backend::Sql(s) => {
+                let offsets = s.append(records, Some(max_id)).await?;
+                (offsets.last().copied().unwrap_or(0), Some(offsets))
+            }
+            Backend::Kafka(k) => (k.append(records, after).await?, None),
+            Backend::Memory(m) => (m.append(records), None),
+        };
+        Ok(Committed { last, own })
+    }
+
+    /// Returns once everything committed to this store so far is durable (see
+    /// [`Store::commit`]); at once when it already is, and always on Kafka and memory.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        match &self.kind {
+            Kind::Sql(file) => file.flush().await,
+            Kind::Kafka(_) | Kind::Memory => Ok(()),
+        }
+    }
+
+    /// How many transactions a SQLite store committed and how many syncs made them durable
+    /// (several writers share one sync); None for other stores.
+    pub fn commit_counts(&self) -> Option<(u64, u64)> {
+        match &self.kind {
+            Kind::Sql(file) => file.commit_counts(),
+            Kind::Kafka(_) | Kind::Memory => None,
         }
     }
 

@@ -4,9 +4,14 @@
 //!
 //! SQLite runs as one process: the connection holds the database in exclusive locking mode, so a
 //! second Schemata on the same file fails at start instead of two writers allocating ids.
-//! Writes are `synchronous = FULL`: a registration we acknowledged survives a power cut.
+//! A write is on disk before it is acknowledged, and concurrent writers share the sync
+//! ([`group_commit`]): a registration we acknowledged survives a power cut.
+
+pub mod group_commit;
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -17,17 +22,31 @@ use sqlx::{Row, SqlitePool};
 
 use super::{StoreError, Stored};
 use crate::registry::record::RawRecord;
+use group_commit::GroupCommit;
 
 /// The SQLite file: its connection, shared by its logs.
 pub struct SqlStore {
     pool: SqlitePool,
+    /// None when SQLite could not use a write-ahead log (then every commit syncs).
+    group: Option<Arc<GroupCommit>>,
+    /// Per table, the offset of the last record this process appended, while it knows that
+    /// nothing lies past it (see [`SqlLog::known_end`]).
+    ends: Arc<[AtomicI64; 2]>,
 }
 
 /// One log of the file, as a table.
 pub struct SqlLog {
     pool: SqlitePool,
     table: Table,
+    group: Option<Arc<GroupCommit>>,
+    ends: Arc<[AtomicI64; 2]>,
 }
+
+/// In [`SqlStore::ends`]: no append yet; the first that succeeds sets the end.
+const UNKNOWN_END: i64 = -1;
+/// In [`SqlStore::ends`]: an append failed, perhaps after committing; for good, readers read
+/// to the end.
+const LOST_END: i64 = -2;
 
 /// The tables that hold a log. Both have the same shape, so only the statements differ.
 #[derive(Debug, Clone, Copy)]
@@ -84,12 +103,14 @@ impl LegacyUsers {
 
 impl SqlStore {
     pub async fn open_sqlite(path: &str) -> Result<SqlStore, StoreError> {
+        // Commits do not sync: `GroupCommit` does, for several at once (it needs the WAL).
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .locking_mode(SqliteLockingMode::Exclusive)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_millis(500));
+        let file = options.get_filename().to_path_buf();
         // One connection: exclusive mode allows no second one, and reads never hit the store
         // after start-up anyway.
         let pool = SqlitePoolOptions::new()
@@ -112,7 +133,29 @@ impl SqlStore {
             .execute(&pool)
             .await
             .map_err(|e| locked_or(e, path))?;
-        Ok(SqlStore { pool })
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&pool)
+            .await?;
+        let group = if mode.eq_ignore_ascii_case("wal") {
+            let group = Arc::new(GroupCommit::start(&file));
+            // Whatever the migrations (or a process killed before its sync) left unsynced.
+            group.committed();
+            group.flush().await?;
+            Some(group)
+        } else {
+            // No WAL (a file system without the shared memory it needs, say): each commit
+            // syncs, as SQLite does by default.
+            tracing::warn!(%mode, "SQLite cannot use a write-ahead log here; every commit syncs");
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&pool)
+                .await?;
+            None
+        };
+        Ok(SqlStore {
+            pool,
+            group,
+            ends: Arc::new([AtomicI64::new(UNKNOWN_END), AtomicI64::new(UNKNOWN_END)]),
+        })
     }
 
     /// The log kept in `table`.
@@ -120,7 +163,20 @@ impl SqlStore {
         SqlLog {
             pool: self.pool.clone(),
             table,
+            group: self.group.clone(),
+            ends: self.ends.clone(),
         }
+    }
+
+    /// Returns once every committed write is on disk ([`GroupCommit::flush`]).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        flush(&self.group).await
+    }
+
+    /// How many transactions committed and how many syncs served them (None without group
+    /// commit).
+    pub fn commit_counts(&self) -> Option<(u64, u64)> {
+        self.group.as_ref().map(|g| g.counts())
     }
 
     pub async fn id_watermark(&self) -> Result<i32, StoreError> {
@@ -142,7 +198,10 @@ impl SqlStore {
         let mut conn = self.pool.acquire().await?;
         let adopted = Self::adopt_on(&mut conn, encode).await;
         rollback_if_failed(conn, adopted.is_err()).await;
-        adopted
+        let adopted = adopted?;
+        committed(&self.group);
+        self.flush().await?;
+        Ok(adopted)
     }
 
     async fn adopt_on(
@@ -209,7 +268,8 @@ impl SqlStore {
 
 impl SqlLog {
     /// Appends `records` in one transaction; for the `_schemas` log, raises the id watermark to
-    /// `max_id` in it.
+    /// `max_id` in it. The records are readable at once, and on disk after the next
+    /// [`SqlLog::flush`].
     ///
     /// The transaction is spelt out (`BEGIN IMMEDIATE` … `COMMIT`, `ROLLBACK` on any failure)
     /// instead of using sqlx's: when SQLite ends a transaction by itself (a full disk, an I/O
@@ -218,15 +278,39 @@ impl SqlLog {
     /// committed — read back on this connection and acknowledged, but never in the file. A
     /// `ROLLBACK` that may find no transaction leaves the connection in autocommit whatever
     /// failed.
+    ///
+    /// Returns each record's offset, in order.
     pub async fn append(
         &self,
         records: &[RawRecord],
         max_id: Option<i32>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
+        let end = &self.ends[self.table as usize];
         let mut conn = self.pool.acquire().await?;
         let written = self.append_on(&mut conn, records, max_id).await;
         rollback_if_failed(conn, written.is_err()).await;
-        written
+        // Appends to one table may complete in any order (the users log has no writer lock):
+        // the end only grows. A failed one may have committed before failing: then the end is
+        // not known any more.
+        let _ = end.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |known| match &written {
+            _ if known == LOST_END => None,
+            Ok(offsets) => Some(known.max(offsets.last().copied().unwrap_or(0))),
+            Err(_) => Some(LOST_END),
+        });
+        let offsets = written?;
+        committed(&self.group);
+        Ok(offsets)
+    }
+
+    /// Where the log ends, if this process knows: the offset of its last append, when that
+    /// succeeded (the file has no other writer). 0 when unknown (the reader reads to the end).
+    pub fn known_end(&self) -> i64 {
+        self.ends[self.table as usize].load(Ordering::SeqCst).max(0)
+    }
+
+    /// Returns once every committed write is on disk ([`GroupCommit::flush`]).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        flush(&self.group).await
     }
 
     async fn append_on(
@@ -234,7 +318,25 @@ impl SqlLog {
         conn: &mut sqlx::SqliteConnection,
         records: &[RawRecord],
         max_id: Option<i32>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
+        if records.len() <= ONE_TRIP {
+            // The whole transaction in one query: every statement is a hand-off to the
+            // connection's thread and back, and those hand-offs, not SQLite, were most of a
+            // registration's time.
+            let sql = transaction(self.table, records.len(), max_id.is_some());
+            let mut query = sqlx::query(&sql);
+            if let Some(max_id) = max_id {
+                query = query.bind(max_id);
+            }
+            for r in records {
+                query = query.bind(&r.key).bind(&r.value);
+            }
+            let rows = query.fetch_all(&mut *conn).await?;
+            return Ok(rows
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?);
+        }
         sqlx::query(include_str!("sql/begin.sql"))
             .execute(&mut *conn)
             .await?;
@@ -244,11 +346,11 @@ impl SqlLog {
                 .execute(&mut *conn)
                 .await?;
         }
-        let last = append_rows(conn, self.table, records).await?;
+        let offsets = append_rows(conn, self.table, records).await?;
         sqlx::query(include_str!("sql/commit.sql"))
             .execute(&mut *conn)
             .await?;
-        Ok(last)
+        Ok(offsets)
     }
 
     pub async fn read_after(&self, offset: i64, limit: usize) -> Result<Vec<Stored>, StoreError> {
@@ -270,21 +372,60 @@ impl SqlLog {
     }
 }
 
-/// Upserts `records` into `table` inside the caller's transaction; the last one's offset.
+/// Up to how many records [`SqlLog::append`] writes in one query.
+const ONE_TRIP: usize = 32;
+
+/// `BEGIN`, the id watermark raise (binding the id) if `watermark`, one upsert per record
+/// (binding its key and value) and `COMMIT`, as one multi-statement query.
+///
+/// Parameters are positional (`?`): sqlx numbers them across the statements in order, but
+/// does not bind numbered ones (`?5`) past the first statement reliably.
+fn transaction(table: Table, records: usize, watermark: bool) -> String {
+    // The statements' own parameters are numbered `?1`, `?2`, in the order they appear.
+    let statement = |sql: &str| {
+        let positional = sql.replace("?1", "?").replace("?2", "?");
+        format!("{};\n", positional.trim().trim_end_matches(';'))
+    };
+    let mut sql = statement(include_str!("sql/begin.sql"));
+    if watermark {
+        sql += &statement(include_str!("sql/raise_watermark.sql"));
+    }
+    for _ in 0..records {
+        sql += &statement(table.append());
+    }
+    sql + &statement(include_str!("sql/commit.sql"))
+}
+
+/// Upserts `records` into `table` inside the caller's transaction; their offsets.
 async fn append_rows(
     conn: &mut sqlx::SqliteConnection,
     table: Table,
     records: &[RawRecord],
-) -> Result<i64, StoreError> {
-    let mut last = 0;
+) -> Result<Vec<i64>, StoreError> {
+    let mut offsets = Vec::with_capacity(records.len());
     for r in records {
-        last = sqlx::query_scalar(table.append())
-            .bind(&r.key)
-            .bind(&r.value)
-            .fetch_one(&mut *conn)
-            .await?;
+        offsets.push(
+            sqlx::query_scalar(table.append())
+                .bind(&r.key)
+                .bind(&r.value)
+                .fetch_one(&mut *conn)
+                .await?,
+        );
     }
-    Ok(last)
+    Ok(offsets)
+}
+
+fn committed(group: &Option<Arc<GroupCommit>>) {
+    if let Some(group) = group {
+        group.committed();
+    }
+}
+
+async fn flush(group: &Option<Arc<GroupCommit>>) -> Result<(), StoreError> {
+    match group {
+        Some(group) => group.flush().await,
+        None => Ok(()),
+    }
 }
 
 /// After a failed transaction: `ROLLBACK`. "No transaction is active" is fine: SQLite already
@@ -314,5 +455,51 @@ fn locked_or(e: sqlx::Error, path: &str) -> StoreError {
         StoreError::Locked(path.to_string())
     } else {
         StoreError::Sql(e)
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str, value: Option<&str>) -> RawRecord {
+        RawRecord {
+            key: key.as_bytes().to_vec(),
+            value: value.map(|v| v.as_bytes().to_vec()),
+        }
+    }
+
+    /// Both append paths (one query for a few records, a statement each for many) write the
+    /// same log: offsets in order, tombstones kept, a rewritten key moved to its new offset,
+    /// the watermark raised.
+    #[tokio::test]
+    async fn appends_of_any_size_land_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.db");
+        let store = SqlStore::open_sqlite(path.to_str().unwrap()).await.unwrap();
+        let log = store.log(Table::Records);
+        let few = [
+            record("a", Some("1")),
+            record("b", None),
+            record("c", Some("3")),
+        ];
+        assert_eq!(log.append(&few, Some(7)).await.unwrap(), vec![1, 2, 3]);
+        assert_eq!(log.known_end(), 3);
+        let many: Vec<_> = (0..ONE_TRIP + 8)
+            .map(|i| record(&format!("k{i}"), Some("v")))
+            .chain([record("a", Some("again"))])
+            .collect();
+        let offsets = log.append(&many, Some(9)).await.unwrap();
+        assert_eq!(offsets, (4..4 + many.len() as i64).collect::<Vec<_>>());
+        assert_eq!(store.id_watermark().await.unwrap(), 9);
+        let read = log.read_after(0, 1000).await.unwrap();
+        // "a" was rewritten: only its last record remains, at its new offset.
+        assert_eq!(read.len(), 2 + many.len());
+        assert_eq!(read[0].record, few[1]);
+        assert_eq!(read[1].record, few[2]);
+        let last = read.last().unwrap();
+        assert_eq!(
+            (last.offset, &last.record),
+            (*offsets.last().unwrap(), &many[many.len() - 1])
+        );
     }
 }
