@@ -362,13 +362,18 @@ impl Node {
             };
             let offset = committed.last;
             if let Some(offsets) = committed.own {
-                // Nothing else was appended (a lone writer's file): apply them as written.
+                // They landed right behind what the state holds: apply them as written.
                 let own = offsets.into_iter().zip(raw);
                 let batch = own
                     .map(|(offset, record)| Stored { offset, record })
                     .collect();
-                StateFold(&self.state).apply(batch).await?;
-                return Ok(result);
+                if self
+                    .follower
+                    .apply_own(&StateFold(&self.state), batch)
+                    .await?
+                {
+                    return Ok(result);
+                }
             }
             // The records are in the log: failing to read them back means "may have
             // landed" (50002), never "not written" (50001).

@@ -173,9 +173,10 @@ impl Log {
 pub struct Committed {
     /// The offset of the last record.
     pub last: i64,
-    /// Each record's offset, when nothing can lie between them and the end of the log the
-    /// writer had read (a SQLite file has one writer): the writer may apply them as they are
-    /// instead of reading them back. None: read them back (Kafka, where others append too).
+    /// Each record's offset, when every reader counts them there: a SQLite file has one
+    /// writer; a fenced Kafka append succeeds only right behind the offset it was decided on.
+    /// The writer may then apply them as they are instead of reading them back. None: read
+    /// them back.
     pub own: Option<Vec<i64>>,
 }
 
@@ -347,7 +348,12 @@ impl Store {
                 let offsets = s.append(records, Some(max_id)).await?;
                 (offsets.last().copied().unwrap_or(0), Some(offsets))
             }
-            Backend::Kafka(k) => (k.append(records, after).await?, None),
+            // A fenced append succeeds only if its records landed right after `after`, in
+            // order (`kafka::fence`): every reader counts them there.
+            Backend::Kafka(k) => {
+                let last = k.append(records, after).await?;
+                (last, after.map(|after| (after + 1..=last).collect()))
+            }
             Backend::Memory(m) => (m.append(records), None),
         };
         Ok(Committed { last, own })

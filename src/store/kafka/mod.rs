@@ -218,7 +218,19 @@ impl KafkaStore {
                             partly: first == after,
                         })
                     }
-                    _ => Ok(last + 1),
+                    Some(_) => {
+                        // These records count and are now their keys' last: none of those
+                        // keys needs restating any more (the writer applies them without
+                        // reading them back, so the reader would not see them to say so).
+                        let mut fenced = self.fenced.lock().unwrap_or_else(|p| p.into_inner());
+                        if !fenced.is_empty() {
+                            for r in records {
+                                fenced.remove(&r.key);
+                            }
+                        }
+                        Ok(last + 1)
+                    }
+                    None => Ok(last + 1),
                 }
             }
             Err(e) if !needs_new_producer(&e) => Err(e),
