@@ -367,11 +367,7 @@ impl Node {
                 let batch = own
                     .map(|(offset, record)| Stored { offset, record })
                     .collect();
-                if self
-                    .follower
-                    .apply_own(&StateFold(&self.state), batch)
-                    .await?
-                {
+                if StateFold(&self.state).apply_own(batch) {
                     return Ok(result);
                 }
             }
@@ -495,7 +491,15 @@ impl Fold for StateFold<'_> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).offset
     }
 
-    async fn apply(&self, batch: Vec<Stored>) -> Result<(), StoreError> {
+    async fn apply(&self, mut batch: Vec<Stored>) -> Result<(), StoreError> {
+        // What a writer applied as its own while this batch was read (`StateFold::apply_own`)
+        // is dropped here, and the write lock not even taken if that was all of it: the
+        // writer may be deciding under the read lock meanwhile.
+        let applied = self.applied();
+        batch.retain(|s| s.offset > applied);
+        if batch.is_empty() {
+            return Ok(());
+        }
         // Decoding and canonicalising need no state: done on every core, off the async
         // threads and before the write lock, so readers are not held up by it.
         let (batch, prepared) = if batch.len() < PARALLEL_FROM {
@@ -511,9 +515,42 @@ impl Fold for StateFold<'_> {
         };
         let mut state = self.0.write().unwrap_or_else(|p| p.into_inner());
         for (stored, prepared) in batch.iter().zip(prepared) {
-            state.apply_decoded(stored.offset, &stored.record, prepared);
+            // Also since the check above: skipped, and the rest follow them in log order.
+            if stored.offset > state.offset {
+                state.apply_decoded(stored.offset, &stored.record, prepared);
+            }
         }
         Ok(())
+    }
+}
+
+impl StateFold<'_> {
+    /// Applies a writer's own records without reading them back, when they are what follows
+    /// the state: records the writer knows every reader counts at these offsets (see
+    /// [`crate::store::Committed::own`]). Whatever a concurrent catch-up applied already is
+    /// skipped. False, having applied nothing, when the rest does not start right after the
+    /// state's offset: the writer must read the log instead.
+    ///
+    /// Only the state's lock is taken, not the follower's: a tailer waiting on the broker
+    /// inside a read must not hold up every write.
+    fn apply_own(&self, batch: Vec<Stored>) -> bool {
+        let prepared: Vec<_> = batch.iter().map(|s| DecodedRecord::of(&s.record)).collect();
+        let mut state = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let applied = state.offset;
+        let mut own = batch
+            .iter()
+            .zip(prepared)
+            .skip_while(|(s, _)| s.offset <= applied)
+            .peekable();
+        match own.peek() {
+            None => return true,
+            Some((first, _)) if first.offset != applied + 1 => return false,
+            Some(_) => {}
+        }
+        for (stored, prepared) in own {
+            state.apply_decoded(stored.offset, &stored.record, prepared);
+        }
+        true
     }
 }
 

@@ -118,29 +118,6 @@ impl Follower {
         }
     }
 
-    /// Applies a writer's own records without reading them back, when they are what follows
-    /// the fold: `batch` is records the writer knows landed at these offsets, counted by every
-    /// reader. Whatever a concurrent catch-up already applied is skipped. Returns false, having
-    /// applied nothing, when the rest does not start right after what the fold holds: the
-    /// writer must read the log instead.
-    pub async fn apply_own(
-        &self,
-        fold: &impl Fold,
-        batch: Vec<Stored>,
-    ) -> Result<bool, StoreError> {
-        let _reading = self.reading.lock().await;
-        let applied = fold.applied();
-        let batch: Vec<Stored> = batch.into_iter().filter(|s| s.offset > applied).collect();
-        match batch.first() {
-            None => Ok(true),
-            Some(first) if first.offset == applied + 1 => {
-                fold.apply(batch).await?;
-                Ok(true)
-            }
-            Some(_) => Ok(false),
-        }
-    }
-
     /// Start-up replay: catches up to the log's [`Log::replay_target`].
     pub async fn replay(&self, fold: &impl Fold) -> Result<usize, StoreError> {
         self.catch_up_to(fold, self.log.replay_target()).await

@@ -7,4 +7,5 @@
 pub mod connection;
 pub mod load;
 pub mod loopback;
+pub mod produce;
 pub mod workload;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use schemata_bench::load::{self, LoadConfig};
 use schemata_bench::loopback;
+use schemata_bench::produce::{self, ProduceConfig};
 use schemata_bench::workload::{Target, Workload};
 
 /// Measures a Confluent-compatible schema registry against the loopback ceiling of its machine
@@ -61,6 +62,26 @@ enum Command {
         /// Runtime worker threads: few, since the generator shares the machine with the server.
         #[arg(long, default_value_t = 1)]
         threads: usize,
+    },
+    /// The Kafka store's ceiling for register-new: produces records like the registry's
+    /// (idempotent, acks=all, no linger) to TOPIC and prints one JSON line: in_flight,
+    /// acknowledged, errors, per_s (acknowledgements per second), p50_us, p99_us. Exits 1 if
+    /// any produce failed, 2 if it could not run.
+    Produce {
+        /// `HOST:PORT[,HOST:PORT]`.
+        #[arg(long)]
+        brokers: String,
+        /// Created with one partition if missing; use a throwaway one, never `_schemas`.
+        #[arg(long)]
+        topic: String,
+        /// Records awaiting acknowledgement at once (the registry's writer has one).
+        #[arg(long, default_value_t = 1)]
+        in_flight: usize,
+        /// Bytes per record value (a registration's record is a few hundred).
+        #[arg(long, default_value_t = 600)]
+        value_bytes: usize,
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        duration: Duration,
     },
 }
 
@@ -140,6 +161,36 @@ fn main() -> ExitCode {
                 Ok(code) => code,
                 Err(e) => {
                     eprintln!("schemata-bench load: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }),
+        Command::Produce {
+            brokers,
+            topic,
+            in_flight,
+            value_bytes,
+            duration,
+        } => runtime(1).block_on(async {
+            let config = ProduceConfig {
+                brokers,
+                topic,
+                in_flight,
+                value_bytes,
+                warmup: duration / 5,
+                duration,
+            };
+            match produce::run(&config).await {
+                Ok(report) => {
+                    println!("{}", report.json_line());
+                    if report.errors > 0 {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("schemata-bench produce: {e}");
                     ExitCode::from(2)
                 }
             }
