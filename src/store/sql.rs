@@ -133,7 +133,7 @@ impl SqlStore {
             .execute(&pool)
             .await
             .map_err(|e| locked_or(e, path))?;
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        let mode: String = sqlx::query_scalar(include_str!("sql/journal_mode.sql"))
             .fetch_one(&pool)
             .await?;
         let group = if mode.eq_ignore_ascii_case("wal") {
@@ -146,7 +146,7 @@ impl SqlStore {
             // No WAL (a file system without the shared memory it needs, say): each commit
             // syncs, as SQLite does by default.
             tracing::warn!(%mode, "SQLite cannot use a write-ahead log here; every commit syncs");
-            sqlx::query("PRAGMA synchronous = FULL")
+            sqlx::query(include_str!("sql/sync_every_commit.sql"))
                 .execute(&pool)
                 .await?;
             None

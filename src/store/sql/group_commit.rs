@@ -35,6 +35,8 @@ pub struct GroupCommit {
     committed: Arc<AtomicU64>,
     /// The `committed` count the last successful sync covered, or why syncing failed for good.
     synced: watch::Receiver<Result<u64, Arc<str>>>,
+    /// The same count, read by every request's check without touching the channel's lock.
+    synced_count: Arc<AtomicU64>,
     /// Wakes the syncer; capacity 1: a pending wake-up covers everyone waiting.
     wake: mpsc::Sender<()>,
     /// How many syncs have run (for `/metrics`: commits ÷ syncs is the group size).
@@ -52,6 +54,7 @@ impl GroupCommit {
         let group = GroupCommit {
             committed: Arc::default(),
             synced,
+            synced_count: Arc::default(),
             wake,
             syncs: Arc::default(),
         };
@@ -59,6 +62,7 @@ impl GroupCommit {
             wal: PathBuf::from(wal),
             inode: None,
             committed: group.committed.clone(),
+            synced: group.synced_count.clone(),
             syncs: group.syncs.clone(),
         };
         tokio::spawn(syncer.run(woken, report));
@@ -82,10 +86,10 @@ impl GroupCommit {
     /// sync already covered them, else after the next sync, shared with every writer waiting.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let target = self.committed.load(Ordering::SeqCst);
-        let mut synced = self.synced.clone();
-        if matches!(&*synced.borrow(), Ok(n) if *n >= target) {
+        if self.synced_count.load(Ordering::SeqCst) >= target {
             return Ok(());
         }
+        let mut synced = self.synced.clone();
         // Full: a wake-up is already pending, and the syncer reads `committed` after taking it.
         let _ = self.wake.try_send(());
         let outcome = synced
@@ -108,6 +112,7 @@ struct Syncer {
     /// must be synced too.
     inode: Option<u64>,
     committed: Arc<AtomicU64>,
+    synced: Arc<AtomicU64>,
     syncs: Arc<AtomicU64>,
 }
 
@@ -140,6 +145,7 @@ impl Syncer {
             match outcome {
                 Ok(()) => {
                     synced = target;
+                    self.synced.store(target, Ordering::SeqCst);
                     self.syncs.fetch_add(1, Ordering::Relaxed);
                     drop(report.send_replace(Ok(target)));
                 }

@@ -1,0 +1,2 @@
+-- Without a write-ahead log there is no group commit: every commit syncs.
+PRAGMA synchronous = FULL
