@@ -200,6 +200,124 @@ async fn schema_evolution_resolves_writer_into_reader() {
 }
 
 #[tokio::test]
+async fn typed_decoding_resolves_promotions_enums_and_unions() {
+    const W: &str = r#"{"type":"record","name":"M","namespace":"evo","fields":[
+        {"name":"i","type":"int"},{"name":"f","type":"float"},{"name":"l","type":"long"},
+        {"name":"e","type":{"type":"enum","name":"E","symbols":["A","B","C"]}},
+        {"name":"u","type":["null","int"]},
+        {"name":"a","type":{"type":"array","items":"int"}},
+        {"name":"m","type":{"type":"map","values":"float"}},
+        {"name":"inner","type":{"type":"record","name":"In","fields":[{"name":"x","type":"int"}]}},
+        {"name":"gone","type":"string"}]}"#;
+    const R: &str = r#"{"type":"record","name":"M","namespace":"evo","fields":[
+        {"name":"i","type":"long"},{"name":"f","type":"double"},{"name":"l","type":"float"},
+        {"name":"e","type":{"type":"enum","name":"E","symbols":["A","B","Z"],"default":"Z"}},
+        {"name":"u","type":["null","long"]},
+        {"name":"a","type":{"type":"array","items":"double"}},
+        {"name":"m","type":{"type":"map","values":"double"}},
+        {"name":"inner","type":{"type":"record","name":"In","fields":[{"name":"x","type":"long"},
+            {"name":"y","type":"string","default":"dflt"}]}},
+        {"name":"added","type":["null","string"],"default":null}]}"#;
+    #[derive(Debug, PartialEq, Serialize)]
+    enum E {
+        A,
+        B,
+        C,
+    }
+    #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+    enum E2 {
+        A,
+        B,
+        Z,
+    }
+    #[derive(Serialize)]
+    #[serde(rename = "In")]
+    struct InW {
+        x: i32,
+    }
+    #[derive(Serialize)]
+    #[serde(rename = "M")]
+    struct MW {
+        i: i32,
+        f: f32,
+        l: i64,
+        e: E,
+        u: Option<i32>,
+        a: Vec<i32>,
+        m: std::collections::HashMap<String, f32>,
+        inner: InW,
+        gone: String,
+    }
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct InR {
+        x: i64,
+        y: String,
+    }
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct MR {
+        i: i64,
+        f: f64,
+        l: f32,
+        e: E2,
+        u: Option<i64>,
+        a: Vec<f64>,
+        m: std::collections::HashMap<String, f64>,
+        inner: InR,
+        added: Option<String>,
+    }
+    let sr = Schemata::start().await;
+    let client = sr.client();
+    let ser = Serializer::new(client.clone(), Part::Value);
+    let de = Deserializer::new(client);
+    let (w, r) = (
+        ParsedSchema::parse(W).unwrap(),
+        ParsedSchema::parse(R).unwrap(),
+    );
+    let _ = E::B;
+    for (e, u, e2) in [(E::A, Some(-3), E2::A), (E::C, None, E2::Z)] {
+        let bytes = ser
+            .serialize(
+                "evo",
+                &w,
+                &MW {
+                    i: 7,
+                    f: 1.5,
+                    l: 1 << 40,
+                    e,
+                    u,
+                    a: vec![1, -2],
+                    m: [("k".to_string(), 0.25)].into(),
+                    inner: InW { x: 9 },
+                    gone: "bye".into(),
+                },
+            )
+            .await
+            .unwrap();
+        // Twice: the first call decides the path, the second takes the remembered one.
+        for _ in 0..2 {
+            let got: MR = de.deserialize(&bytes, &r).await.unwrap().unwrap();
+            assert_eq!(
+                got,
+                MR {
+                    i: 7,
+                    f: 1.5,
+                    l: (1u64 << 40) as f32,
+                    e: e2,
+                    u: u.map(i64::from),
+                    a: vec![1.0, -2.0],
+                    m: [("k".to_string(), 0.25)].into(),
+                    inner: InR {
+                        x: 9,
+                        y: "dflt".into()
+                    },
+                    added: None,
+                }
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn subject_strategies_and_key_side() {
     let sr = Schemata::start().await;
     let schema = ParsedSchema::of::<Order>().unwrap();
@@ -337,6 +455,50 @@ async fn compatibility_check_and_registry_errors() {
         de.deserialize_value(&[0u8, 0][..]).await,
         Err(Error::Wire(_))
     ));
+}
+
+#[tokio::test]
+async fn bad_datums_are_errors_and_good_ones_still_decode() {
+    let sr = Schemata::start().await;
+    let client = sr.client();
+    let ser = Serializer::new(client.clone(), Part::Value);
+    let de = Deserializer::new(client);
+    let good = ser.serialize_avro("orders", &order()).await.unwrap();
+    let back: Option<Order> = de.deserialize_avro(&good).await.unwrap();
+    assert_eq!(back, Some(order()));
+
+    // Every truncation of the datum, and a string length of 2^62 bytes (no allocation of that
+    // size, no panic), is an Avro error; the datums around them decode as before.
+    let mut bad: Vec<Vec<u8>> = (5..good.len()).map(|n| good[..n].to_vec()).collect();
+    let mut hostile = good[..5].to_vec();
+    hostile.extend_from_slice(&[84]); // id 42
+    hostile.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40]);
+    bad.push(hostile);
+    for bytes in &bad {
+        let r: Result<Option<Order>, _> = de.deserialize_avro(bytes).await;
+        assert!(matches!(r, Err(Error::Avro(_))), "{bytes:?}: {r:?}");
+        let back: Option<Order> = de.deserialize_avro(&good).await.unwrap();
+        assert_eq!(back, Some(order()));
+    }
+
+    // A Rust type named otherwise than the record cannot take the direct path (its deserializer
+    // checks names) and decodes through schema resolution instead, every time.
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Renamed {
+        id: i64,
+        item: String,
+    }
+    let schema = ParsedSchema::of::<Order>().unwrap();
+    for _ in 0..3 {
+        let r: Renamed = de.deserialize(&good, &schema).await.unwrap().unwrap();
+        assert_eq!(
+            r,
+            Renamed {
+                id: 42,
+                item: "tea".into()
+            }
+        );
+    }
 }
 
 #[tokio::test]
