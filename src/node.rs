@@ -22,7 +22,9 @@
 //!
 //! Then: run the pure command on the blocking pool (parsing and compatibility checks can be
 //! expensive; no other task takes the state's write lock meanwhile, so readers are not held up)
-//! → commit its records → catch up until the state has applied the offset the commit returned
+//! → commit its records → apply them: as written when the store says every reader counts them
+//! right behind what the state holds (a SQLite file's one writer; a fenced Kafka append),
+//! otherwise by catching up until the state has applied the offset the commit returned
 //! → release the writer → wait until the store has them on disk ([`Node::settled`]; on SQLite
 //! one sync serves every write committed meanwhile). The response is built only after that, so
 //! a client always reads its own writes; if the log stops delivering for the store's timeout,
