@@ -96,7 +96,10 @@ pub fn requirement<'a>(method: &Method, path: &'a str, query: Option<&str>) -> R
     // On the stack: this runs for every request.
     let mut parts = [""; SEGMENTS];
     let mut n = 0;
-    for (slot, segment) in parts.iter_mut().zip(path.trim_start_matches('/').split('/')) {
+    for (slot, segment) in parts
+        .iter_mut()
+        .zip(path.trim_start_matches('/').split('/'))
+    {
         *slot = segment;
         n += 1;
     }
@@ -186,9 +189,9 @@ impl<S> Layer<S> for GuardLayer {
 
 /// Authenticates and authorizes each request before `inner` sees it. A hand-written service
 /// rather than `middleware::from_fn`, for the common case: a request whose Basic credentials
-/// are cached is settled in `call` and handed straight to the route, with no boxed future, no
-/// boxed copy of the route and no task of its own. Anything that has to wait (a password to
-/// hash, SCRAM) takes the general path, [`guard`].
+/// are cached is settled in `call` and handed straight to the route, with no boxed future and
+/// no boxed copy of the route. Anything that has to wait (a password to hash, SCRAM, a client
+/// certificate's user) takes the general path, [`guard`].
 #[derive(Clone)]
 pub struct Guard<S> {
     auth: Arc<Authenticator>,
@@ -397,14 +400,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Viewer {
 mod tests {
     use super::*;
 
-    fn need(method: Method, path: &str) -> Requirement {
+    fn need(method: Method, path: &str) -> Requirement<'_> {
         let (path, query) = path
             .split_once('?')
             .map_or((path, None), |(p, q)| (p, Some(q)));
         requirement(&method, path, query)
     }
 
-    fn subject(role: Role, s: &str) -> Requirement {
+    fn subject(role: Role, s: &str) -> Requirement<'_> {
         Requirement::Role(role, Target::Subject(s.into()))
     }
 
