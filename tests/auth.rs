@@ -962,6 +962,49 @@ async fn parallel_guesses_stay_within_the_burst_and_verified_logins_survive_a_lo
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_first_logins_with_the_right_password_is_not_limited() {
+    let config = AuthConfig {
+        max_failed_logins: 3,
+        failed_login_refill: Duration::from_secs(3600),
+        ..AuthConfig::default()
+    };
+    let server = AuthServer::start_with(&[("alice", Role::Read, &[])], config).await;
+    // 64 clients start at once with the same correct credentials, none verified yet (a fleet
+    // restarting, a benchmark): each on its own connection, all in flight together.
+    let logins: Vec<_> = (0..64)
+        .map(|_| {
+            let login = Client::new()
+                .get(format!("{}/subjects", server.url))
+                .basic_auth("alice", Some(password("alice")))
+                .send();
+            tokio::spawn(async move { login.await.unwrap().status() })
+        })
+        .collect();
+    for login in logins {
+        assert_eq!(login.await.unwrap(), StatusCode::OK);
+    }
+    // None of them spent a failed-login token: a guesser still gets the whole burst, then 429.
+    for expected in [StatusCode::UNAUTHORIZED; 3]
+        .into_iter()
+        .chain([StatusCode::TOO_MANY_REQUESTS])
+    {
+        let resp = server
+            .request(Method::GET, "/subjects")
+            .basic_auth("alice", Some("wrong-password"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), expected);
+    }
+    // The right password, verified and cached, goes on working.
+    let ok = server
+        .call_as("alice", Method::GET, "/subjects", None)
+        .await;
+    assert_eq!(ok.0, StatusCode::OK, "{}", ok.1);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn the_store_holds_no_plaintext_password() {
     let server = AuthServer::start(&[("root", Role::Admin, &[])]).await;

@@ -26,15 +26,20 @@
 //! names their `references` carry. A schema sent to register, look up or test for compatibility
 //! may reference only subjects the caller may read ([`Viewer::may_reference`]).
 
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tower::{Layer, Service};
 
 use super::error::ApiError;
 use super::metrics::{AuthFailure, Recorder};
@@ -48,35 +53,60 @@ use crate::tls::ClientIdentity;
 pub fn layer(router: Router, auth: Option<Arc<Authenticator>>) -> Router {
     let router = router.merge(super::users::router(auth.clone()));
     match auth {
-        Some(auth) => router.layer(middleware::from_fn_with_state(auth, guard)),
+        Some(auth) => router.layer(GuardLayer(auth)),
         None => router,
     }
 }
 
 /// What a request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Requirement {
+pub enum Requirement<'a> {
     /// No credentials (`/health`).
     Open,
     /// At least `role`, on `target`.
-    Role(Role, Target),
+    Role(Role, Target<'a>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum Target<'a> {
     /// Not tied to a subject.
     Any,
-    /// One subject (percent-decoded from the path): the grants must cover it.
-    Subject(String),
+    /// One subject (percent-decoded from the path, borrowed from it when there was nothing to
+    /// decode): the grants must cover it.
+    Subject(Cow<'a, str>),
 }
 
+impl Target<'_> {
+    fn into_owned(self) -> Target<'static> {
+        match self {
+            Target::Any => Target::Any,
+            Target::Subject(s) => Target::Subject(Cow::Owned(s.into_owned())),
+        }
+    }
+}
+
+/// The most path segments [`requirement`] looks at: more than any rule names, so a longer path
+/// matches the same rules when cut there.
+const SEGMENTS: usize = 8;
+
 /// Decides what a request needs from its method, path (after trailing-slash trimming) and query.
-pub fn requirement(method: &Method, path: &str, query: Option<&str>) -> Requirement {
+pub fn requirement<'a>(method: &Method, path: &'a str, query: Option<&str>) -> Requirement<'a> {
     use Requirement::Role as Need;
     let read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let subject = |s: &str| Target::Subject(percent_decode(s));
-    let delete = |s: &str| {
+    // On the stack: this runs for every request.
+    let mut parts = [""; SEGMENTS];
+    let mut n = 0;
+    for (slot, segment) in parts
+        .iter_mut()
+        .zip(path.trim_start_matches('/').split('/'))
+    {
+        *slot = segment;
+        n += 1;
+    }
+    let segments = &parts[..n];
+    // Segments are matched by reference (`&&str`); what they borrow is the path's.
+    let subject = |s: &&'a str| Target::Subject(percent_decode(s));
+    let delete = |s: &&'a str| {
         if permanent(query) {
             Need(Role::Admin, Target::Any)
         } else {
@@ -84,7 +114,7 @@ pub fn requirement(method: &Method, path: &str, query: Option<&str>) -> Requirem
         }
     };
     let admin = Need(Role::Admin, Target::Any);
-    match segments.as_slice() {
+    match segments {
         ["health"] => Requirement::Open,
         // Readiness, for load balancers and orchestrators, like `/health`.
         ["ready"] if read => Requirement::Open,
@@ -138,30 +168,154 @@ fn permanent(query: Option<&str>) -> bool {
 /// `%XX` decoding of one path segment with the crate axum's `Path` extractor uses, so the
 /// subject authorized is the subject the handler sees. (A segment that is not UTF-8 is refused
 /// by the handler with 400; lossy decoding here can only name a subject no one is granted.)
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
+fn percent_decode<'a>(s: &&'a str) -> Cow<'a, str> {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy()
 }
 
-async fn guard(
-    State(auth): State<Arc<Authenticator>>,
+/// Puts [`Guard`] in front of each route.
+#[derive(Clone)]
+struct GuardLayer(Arc<Authenticator>);
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            auth: self.0.clone(),
+            inner,
+        }
+    }
+}
+
+/// Authenticates and authorizes each request before `inner` sees it. A hand-written service
+/// rather than `middleware::from_fn`, for the common case: a request whose Basic credentials
+/// are cached is settled in `call` and handed straight to the route, with no boxed future and
+/// no boxed copy of the route. Anything that has to wait (a password to hash, SCRAM, a client
+/// certificate's user) takes the general path, [`guard`].
+#[derive(Clone)]
+pub struct Guard<S> {
+    auth: Arc<Authenticator>,
+    inner: S,
+}
+
+impl<S> Service<Request> for Guard<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + Unpin + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = GuardFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let Requirement::Role(role, target) =
+            requirement(req.method(), req.uri().path(), req.uri().query())
+        else {
+            return GuardFuture::Route(self.inner.call(req));
+        };
+        let now = match req.extensions().get::<ClientIdentity>() {
+            // A certificate's user is looked up in `guard`, unless a header decides.
+            Some(ClientIdentity(Some(_))) if !req.headers().contains_key(header::AUTHORIZATION) => {
+                None
+            }
+            _ => self.auth.authenticate_now(authorization(&req)),
+        };
+        match now {
+            Some(Outcome::Authenticated {
+                principal,
+                info: None,
+            }) => {
+                let ok = allowed(&principal, role, &target);
+                match admit(&mut req, ok, principal) {
+                    Ok(()) => GuardFuture::Route(self.inner.call(req)),
+                    Err(refused) => GuardFuture::Refused(Some(refused.into_response())),
+                }
+            }
+            Some(Outcome::Unauthorized) => {
+                Recorder::of(req.extensions()).auth_failure(AuthFailure::BadCredentials);
+                let refused = ApiError::Unauthorized { challenge: None };
+                GuardFuture::Refused(Some(refused.into_response()))
+            }
+            _ => {
+                // The ready service goes with the request; this one gets a fresh clone.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                let auth = self.auth.clone();
+                let target = target.into_owned();
+                GuardFuture::Waiting(Box::pin(async move {
+                    Ok(guard(auth, role, target, req, inner)
+                        .await
+                        .unwrap_or_else(IntoResponse::into_response))
+                }))
+            }
+        }
+    }
+}
+
+/// What [`Guard`] answers with: the route's own future, a refusal, or the general path.
+pub enum GuardFuture<F> {
+    Route(F),
+    Refused(Option<Response>),
+    Waiting(Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>),
+}
+
+impl<F> Future for GuardFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            GuardFuture::Route(f) => Pin::new(f).poll(cx),
+            GuardFuture::Refused(response) => {
+                Poll::Ready(Ok(response.take().expect("polled after completion")))
+            }
+            GuardFuture::Waiting(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
+fn authorization(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+}
+
+/// Lets a request by `principal` through if it is `allowed` (see [`allowed`]), leaving the
+/// principal for [`Viewer`] when it does not see every subject.
+fn admit(req: &mut Request, allowed: bool, principal: Arc<Principal>) -> Result<(), ApiError> {
+    if !allowed {
+        Recorder::of(req.extensions()).auth_failure(AuthFailure::Forbidden);
+        return Err(ApiError::Forbidden);
+    }
+    // Without one, a Viewer sees everything: so only a user limited by grants needs it.
+    if !principal.covers_all() {
+        req.extensions_mut().insert(principal);
+    }
+    Ok(())
+}
+
+/// The general path: credentials that need waiting for (a password to hash, a SCRAM exchange),
+/// a client certificate, or none.
+async fn guard<S>(
+    auth: Arc<Authenticator>,
+    role: Role,
+    target: Target<'static>,
     mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let Requirement::Role(role, target) =
-        requirement(req.method(), req.uri().path(), req.uri().query())
-    else {
-        return Ok(next.run(req).await);
-    };
+    mut inner: S,
+) -> Result<Response, ApiError>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok());
     let certified = req
         .extensions()
         .get::<ClientIdentity>()
@@ -173,16 +327,13 @@ async fn guard(
     let sent_credentials = has_header || certified.is_some();
     let outcome = match certified {
         Some(name) if !has_header => auth.certificate(&name),
-        _ => auth.authenticate(authorization, client).await,
+        _ => auth.authenticate(authorization(&req), client).await,
     };
     match outcome {
         Outcome::Authenticated { principal, info } => {
-            if !allowed(&principal, role, &target) {
-                refused(AuthFailure::Forbidden);
-                return Err(ApiError::Forbidden);
-            }
-            req.extensions_mut().insert(principal);
-            let mut response = next.run(req).await;
+            let ok = allowed(&principal, role, &target);
+            admit(&mut req, ok, principal)?;
+            let Ok(mut response) = inner.call(req).await;
             if let Some(info) = info.and_then(|i| HeaderValue::from_str(&i).ok()) {
                 response
                     .headers_mut()
@@ -249,14 +400,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Viewer {
 mod tests {
     use super::*;
 
-    fn need(method: Method, path: &str) -> Requirement {
+    fn need(method: Method, path: &str) -> Requirement<'_> {
         let (path, query) = path
             .split_once('?')
             .map_or((path, None), |(p, q)| (p, Some(q)));
         requirement(&method, path, query)
     }
 
-    fn subject(role: Role, s: &str) -> Requirement {
+    fn subject(role: Role, s: &str) -> Requirement<'_> {
         Requirement::Role(role, Target::Subject(s.into()))
     }
 

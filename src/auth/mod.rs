@@ -13,6 +13,10 @@
 //! lives only in this process, so neither the cache nor a memory dump of it holds a password or
 //! a value that can be tested offline without that key. Hashing runs on blocking threads, at
 //! most one per core at a time, so a flood of bad passwords cannot starve the request threads.
+//! Requests presenting credentials that are being verified wait for that one verification
+//! ([`Flight`]), so a burst of clients logging in with the same password costs one hash and no
+//! failed-login tokens. A cached login is settled without waiting or allocating
+//! ([`Authenticator::authenticate_now`]): that is the path nearly every request takes.
 //!
 //! **SCRAM** follows RFC 7804 §5: `Authorization: SCRAM-SHA-256 data=<client-first>` is answered
 //! 401 with `WWW-Authenticate: SCRAM-SHA-256 sid=…, data=<server-first>`; the client sends
@@ -69,6 +73,9 @@ pub use users::{Principal, Role, User};
 
 /// Longest Basic or SCRAM credential accepted; real ones are far shorter.
 const MAX_CREDENTIAL_BYTES: usize = 4096;
+/// Longest decoded Basic credential [`Authenticator::authenticate_now`] settles: any name and
+/// a password of a few hundred bytes.
+const FAST_CREDENTIAL_BYTES: usize = 512;
 /// The realm both challenges name.
 pub const REALM: &str = "schemata";
 /// How long a SCRAM exchange may take between its two requests.
@@ -109,6 +116,8 @@ pub struct Authenticator {
     /// skips the key schedule.
     mac: Hmac<Sha256>,
     cache: Mutex<HashMap<[u8; 32], Expiring<Arc<Principal>>>>,
+    /// Basic logins being verified now, by cache key: see [`Flight`].
+    flights: Mutex<HashMap<[u8; 32], Arc<FlightCell>>>,
     exchanges: Mutex<HashMap<[u8; 32], Expiring<Pending>>>,
     sessions: Mutex<HashMap<[u8; 32], Expiring<Arc<Principal>>>>,
     limiter: Mutex<Limiter>,
@@ -144,6 +153,59 @@ impl<T> Expiring<T> {
     }
 }
 
+/// A verified Basic login: who, and the user store's stamp from before the check.
+type Verified = (Arc<Principal>, u64);
+
+/// What one verification of a set of Basic credentials came to, shared by every request that
+/// presented them while it ran: `Some` if it succeeded.
+type FlightCell = tokio::sync::OnceCell<Option<Verified>>;
+
+/// A request's part in the verification of its Basic credentials: the first to arrive runs it
+/// (see [`tokio::sync::OnceCell::get_or_init`]: if that request goes away, a waiting one takes
+/// over), the others wait for its verdict. The map holds a flight only while someone is in it,
+/// so it is bounded by the requests in progress; a finished flight is never joined.
+struct Flight<'a> {
+    flights: &'a Mutex<HashMap<[u8; 32], Arc<FlightCell>>>,
+    key: [u8; 32],
+    /// Always `Some` until dropped. Every clone and drop of these happens under the map's lock,
+    /// so the last one out sees only the map's reference left.
+    cell: Option<Arc<FlightCell>>,
+}
+
+impl<'a> Flight<'a> {
+    fn join(flights: &'a Mutex<HashMap<[u8; 32], Arc<FlightCell>>>, key: [u8; 32]) -> Flight<'a> {
+        let mut map = lock(flights);
+        let cell = map.entry(key).or_default();
+        if cell.initialized() {
+            // Its verdict predates this request: stragglers may still hold it, but a new
+            // request starts afresh (with the cache, which that verdict filled, checked first).
+            *cell = Arc::default();
+        }
+        let cell = Some(cell.clone());
+        Flight { flights, key, cell }
+    }
+
+    fn cell(&self) -> &FlightCell {
+        self.cell.as_deref().expect("present until dropped")
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut map = lock(self.flights);
+        let Some(mine) = self.cell.take() else {
+            return;
+        };
+        let last = map
+            .get(&self.key)
+            .is_some_and(|c| Arc::ptr_eq(c, &mine) && Arc::strong_count(&mine) == 2);
+        if last {
+            map.remove(&self.key);
+        }
+        drop(mine);
+    }
+}
+
 /// A SCRAM exchange between its two requests, with the user looked up at its start (or
 /// unusable credentials for an unknown user).
 struct Pending {
@@ -168,6 +230,7 @@ impl Authenticator {
             config,
             mac,
             cache: Mutex::default(),
+            flights: Mutex::default(),
             exchanges: Mutex::default(),
             sessions: Mutex::default(),
             hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
@@ -224,40 +287,117 @@ impl Authenticator {
         }
     }
 
+    /// What [`Authenticator::authenticate`] would answer, when that needs no waiting: Basic
+    /// credentials verified before (still cached), or unusable ones. `None` for everything
+    /// else (a password to hash, SCRAM, no header): ask `authenticate`. Nearly every request
+    /// of a working client is settled here, without an allocation.
+    pub fn authenticate_now(&self, authorization: Option<&str>) -> Option<Outcome> {
+        let (scheme, encoded) = authorization?.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("Basic") {
+            return None;
+        }
+        let encoded = encoded.trim();
+        // Decoded on the stack; longer (rare) credentials take the general path.
+        let mut buf = [0u8; FAST_CREDENTIAL_BYTES];
+        if encoded.len() > FAST_CREDENTIAL_BYTES / 3 * 4 {
+            return None;
+        }
+        let Some((name, pass)) = B64
+            .decode_slice(encoded, &mut buf)
+            .ok()
+            .and_then(|n| user_and_password(&buf[..n]))
+        else {
+            return Some(Outcome::Unauthorized);
+        };
+        let principal = self.cached(&self.cache_key(name, pass), name)?;
+        Some(Outcome::Authenticated {
+            principal,
+            info: None,
+        })
+    }
+
     async fn basic(&self, encoded: &str, client: IpAddr) -> Outcome {
         if encoded.len() > MAX_CREDENTIAL_BYTES {
             return Outcome::Unauthorized;
         }
-        let Some(decoded) = B64
-            .decode(encoded)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-        else {
+        let Some(decoded) = B64.decode(encoded).ok() else {
             return Outcome::Unauthorized;
         };
-        let Some((name, pass)) = decoded.split_once(':') else {
+        let Some((name, pass)) = user_and_password(&decoded) else {
             return Outcome::Unauthorized;
         };
         // A cached verification proves the password, so it is honoured even while failed
         // guesses by someone else have this user or address rate-limited.
         let cache_key = self.cache_key(name, pass);
-        let now = Instant::now();
-        if let Some(hit) = lock(&self.cache)
-            .get_mut(&cache_key)
-            .filter(|e| e.valid(now, &self.users, name))
-        {
-            // Use extends the entry (up to its maximum lifetime): a client that keeps working
-            // never falls back to the limiter, where someone else's failures could lock it out.
-            hit.until = (now + self.config.credential_cache_ttl).min(hit.latest);
+        if let Some(principal) = self.cached(&cache_key, name) {
             return Outcome::Authenticated {
-                principal: hit.value.clone(),
+                principal,
                 info: None,
             };
         }
+        // The same credentials arriving while they are being verified wait for that verdict
+        // instead of each taking a token and hashing: a fleet of clients restarting at once
+        // with the same correct password is verified once, not refused after the first
+        // `max_failed_logins`. Only a success is shared; after a failure each waiter makes its
+        // own attempt, so parallel guesses still each cost a token.
+        let flight = Flight::join(&self.flights, cache_key);
+        let mut led = None;
+        let verdict = flight
+            .cell()
+            .get_or_init(|| async {
+                let outcome = self.verify(name, pass, client, cache_key).await;
+                let verdict = outcome.as_ref().ok().cloned();
+                led = Some(outcome);
+                verdict
+            })
+            .await
+            .clone();
+        drop(flight);
+        let outcome = match (led, verdict) {
+            (Some(outcome), _) => outcome,
+            // Verified for everyone waiting, unless the user changed since.
+            (None, Some((principal, stamp))) if self.users.unchanged_since(name, stamp) => {
+                Ok((principal, stamp))
+            }
+            (None, _) => self.verify(name, pass, client, cache_key).await,
+        };
+        match outcome {
+            Ok((principal, _)) => Outcome::Authenticated {
+                principal,
+                info: None,
+            },
+            Err(refused) => refused,
+        }
+    }
+
+    /// The principal a cached verification of these credentials names, if there is one that
+    /// is unexpired and older than any change to `name`; its use extends it.
+    fn cached(&self, cache_key: &[u8; 32], name: &str) -> Option<Arc<Principal>> {
+        let now = Instant::now();
+        let mut cache = lock(&self.cache);
+        let hit = cache
+            .get_mut(cache_key)
+            .filter(|e| e.valid(now, &self.users, name))?;
+        // Use extends the entry (up to its maximum lifetime): a client that keeps working
+        // never falls back to the limiter, where someone else's failures could lock it out.
+        hit.until = (now + self.config.credential_cache_ttl).min(hit.latest);
+        Some(hit.value.clone())
+    }
+
+    /// Checks `pass` against `name`'s hash (argon2: slow on purpose) after taking a token from
+    /// the limiter, and caches a success: the principal, and the user store's stamp it holds
+    /// from. Anything else is the outcome to answer.
+    async fn verify(
+        &self,
+        name: &str,
+        pass: &str,
+        client: IpAddr,
+        cache_key: [u8; 32],
+    ) -> Result<Verified, Outcome> {
         // Every attempt takes a token before any hashing and gets it back only on success, so
         // parallel guesses cannot all slip past the check before the first failure is counted.
         if let Err(wait) = lock(&self.limiter).take(name, client) {
-            return Outcome::Limited(wait);
+            return Err(Outcome::Limited(wait));
         }
         // A user change during the hash must not let the old verdict count: it is stamped with
         // the store's stamp from before the lookup.
@@ -269,7 +409,7 @@ impl Authenticator {
             // The permit moves into the blocking task: a client that disconnects mid-hash
             // cannot free its slot while the hash still runs.
             let Ok(slot) = self.hashing.clone().acquire_owned().await else {
-                return Outcome::Unavailable;
+                return Err(Outcome::Unavailable);
             };
             tokio::task::spawn_blocking(move || {
                 let _slot = slot;
@@ -288,7 +428,7 @@ impl Authenticator {
                 lock(&self.limiter).refund(name, client);
                 let principal = Arc::new(Principal::from(&user));
                 if !self.users.unchanged_since(name, stamp) {
-                    return Outcome::Unauthorized;
+                    return Err(Outcome::Unauthorized);
                 }
                 let mut cache = lock(&self.cache);
                 make_room(&mut cache, MAX_CACHED_CREDENTIALS);
@@ -302,13 +442,10 @@ impl Authenticator {
                         stamp,
                     },
                 );
-                Outcome::Authenticated {
-                    principal,
-                    info: None,
-                }
+                Ok((principal, stamp))
             }
             // The token taken above stays spent: that is the failure counted.
-            _ => Outcome::Unauthorized,
+            _ => Err(Outcome::Unauthorized),
         }
     }
 
@@ -465,6 +602,11 @@ impl Authenticator {
             server_key,
         }
     }
+}
+
+/// Basic's decoded `user:password` (RFC 7617: the first colon separates), if it is UTF-8.
+fn user_and_password(decoded: &[u8]) -> Option<(&str, &str)> {
+    std::str::from_utf8(decoded).ok()?.split_once(':')
 }
 
 /// A fixed hash to verify unknown users against, made once.

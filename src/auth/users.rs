@@ -140,9 +140,12 @@ pub struct Principal {
 impl Principal {
     /// Whether the grants cover `subject` (admins and grant-less users cover all).
     pub fn covers(&self, subject: &str) -> bool {
-        self.role == Role::Admin
-            || self.grants.is_empty()
-            || self.grants.iter().any(|p| subject.starts_with(p.as_str()))
+        self.covers_all() || self.grants.iter().any(|p| subject.starts_with(p.as_str()))
+    }
+
+    /// Whether every subject is covered: an admin, or a user without prefixes.
+    pub fn covers_all(&self) -> bool {
+        self.role == Role::Admin || self.grants.is_empty()
     }
 }
 

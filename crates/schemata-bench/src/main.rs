@@ -62,6 +62,11 @@ enum Command {
         /// Runtime worker threads: few, since the generator shares the machine with the server.
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// Send `Authorization: Basic` with these credentials (`USER:PASSWORD`) on every
+        /// request, setup included: a registry with authentication on. The user needs the write
+        /// role for --setup, register-exist and register-new, read for the others.
+        #[arg(long, value_name = "USER:PASSWORD")]
+        basic: Option<String>,
     },
     /// The Kafka store's ceiling for register-new: produces records like the registry's
     /// (idempotent, acks=all, no linger) to TOPIC and prints one JSON line: in_flight,
@@ -147,9 +152,11 @@ fn main() -> ExitCode {
             subjects,
             setup,
             threads,
+            basic,
         } => runtime(threads).block_on(async {
             let cfg = LoadParams {
                 url,
+                basic,
                 workload,
                 connections: connections.max(1),
                 duration,
@@ -200,6 +207,7 @@ fn main() -> ExitCode {
 
 struct LoadParams {
     url: String,
+    basic: Option<String>,
     workload: Option<Workload>,
     connections: usize,
     duration: Duration,
@@ -209,7 +217,10 @@ struct LoadParams {
 }
 
 async fn load_command(p: LoadParams) -> Result<ExitCode, String> {
-    let target = Target::resolve(&p.url).await?;
+    let mut target = Target::resolve(&p.url).await?;
+    if let Some(credentials) = &p.basic {
+        target = target.with_basic(credentials)?;
+    }
     let mut ids = None;
     if p.setup {
         let started = Instant::now();

@@ -6,6 +6,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +73,9 @@ pub struct Target {
     pub host: String,
     /// A path prefix without trailing slash ("" for none).
     pub base: String,
+    /// Header lines every request carries besides the workload's own, each ending in CRLF:
+    /// `Authorization: Basic …` with [`Target::with_basic`], else nothing.
+    pub headers: String,
 }
 
 impl Target {
@@ -98,7 +104,18 @@ impl Target {
             addr,
             host: authority.to_string(),
             base: base.to_string(),
+            headers: String::new(),
         })
+    }
+
+    /// This target with `Authorization: Basic` for `credentials` (`USER:PASSWORD`, RFC 7617) on
+    /// every request, encoded once here like the rest of the request bytes.
+    pub fn with_basic(mut self, credentials: &str) -> Result<Target, String> {
+        if !credentials.contains(':') {
+            return Err("--basic takes USER:PASSWORD".into());
+        }
+        self.headers = format!("Authorization: Basic {}\r\n", B64.encode(credentials));
+        Ok(self)
     }
 
     pub fn get(&self, path: &str) -> Vec<u8> {
@@ -117,8 +134,8 @@ impl Target {
         // Writing to a Vec cannot fail.
         let _ = write!(
             req,
-            "GET {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: {CONTENT_TYPE}\r\n\r\n",
-            self.base, self.host
+            "GET {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: {CONTENT_TYPE}\r\n{}\r\n",
+            self.base, self.host, self.headers
         );
     }
 
@@ -126,10 +143,11 @@ impl Target {
         let _ = write!(
             req,
             "POST {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: {CONTENT_TYPE}\r\n\
-             Content-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n",
+             Content-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n{}\r\n",
             self.base,
             self.host,
-            body.len()
+            body.len(),
+            self.headers
         );
         req.extend_from_slice(body);
     }
@@ -248,12 +266,13 @@ impl NewSchemas {
         let _ = write!(
             req,
             "POST {}/subjects/bench-new{}/versions HTTP/1.1\r\nHost: {}\r\nAccept: {CONTENT_TYPE}\r\n\
-             Content-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n\r\n",
+             Content-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\n{}\r\n",
             self.target.base,
             // The suffix is ASCII letters, digits and underscores.
             std::str::from_utf8(&self.suffix).unwrap_or_default(),
             self.target.host,
-            self.body.len()
+            self.body.len(),
+            self.target.headers
         );
         req.extend_from_slice(&self.body);
     }

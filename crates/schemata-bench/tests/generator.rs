@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::Router;
 use schemata_bench::load::{self, LoadConfig};
 use schemata_bench::loopback;
@@ -61,6 +65,84 @@ async fn ids_resolve_from_lookups_and_setup() {
     assert_eq!(load::setup(&target, 7, 3).await.unwrap(), vec![1; 7]);
     assert_eq!(load::resolve_ids(&target, 5, 2).await.unwrap(), vec![1; 5]);
     assert_eq!(served.load(Ordering::SeqCst), 12);
+}
+
+/// The loopback server behind a check of `Authorization`: 401 to a request without exactly
+/// `expected`, counted in `refused`.
+async fn spawn_guarded(
+    expected: &'static str,
+    served: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+) -> String {
+    let guard = move |req: Request, next: Next| {
+        let refused = refused.clone();
+        async move {
+            let authorization = req.headers().get(header::AUTHORIZATION);
+            if authorization.is_some_and(|a| a == expected) {
+                next.run(req).await
+            } else {
+                refused.fetch_add(1, Ordering::SeqCst);
+                StatusCode::UNAUTHORIZED.into_response()
+            }
+        }
+    };
+    let router: Router = loopback::router(loopback::body(200), served);
+    spawn(router.layer(middleware::from_fn(guard))).await
+}
+
+#[tokio::test]
+async fn basic_credentials_go_with_every_request() {
+    // `bench:s3cret pass:with colon`: only the first colon separates (RFC 7617).
+    const EXPECTED: &str = "Basic YmVuY2g6czNjcmV0IHBhc3M6d2l0aCBjb2xvbg==";
+    let (served, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let url = spawn_guarded(EXPECTED, served.clone(), refused.clone()).await;
+    let target = Target::resolve(&url)
+        .await
+        .unwrap()
+        .with_basic("bench:s3cret pass:with colon")
+        .unwrap();
+    // Setup and id resolution carry them …
+    assert_eq!(load::setup(&target, 5, 2).await.unwrap(), vec![1; 5]);
+    assert_eq!(load::resolve_ids(&target, 3, 2).await.unwrap(), vec![1; 3]);
+    // … and so does every workload: GETs, POSTs of fixed bodies, and new schemas.
+    for workload in [Workload::GetById, Workload::Lookup, Workload::RegisterNew] {
+        let report = load::run(
+            &LoadConfig {
+                target: target.clone(),
+                ..config(&url, workload).await
+            },
+            &[1, 2, 3],
+        )
+        .await;
+        assert_eq!(report.errors, 0, "{workload}: {:?}", report.error_samples);
+        assert!(report.requests > 10, "{workload}: only {}", report.requests);
+        assert_eq!(report.body_bytes, 200, "{workload}");
+    }
+    assert_eq!(refused.load(Ordering::SeqCst), 0);
+    // Without --basic nothing is sent: every request is refused.
+    let report = load::run(&config(&url, Workload::Latest).await, &[1]).await;
+    assert!(report.requests > 10, "only {}", report.requests);
+    assert_eq!(report.errors, report.requests);
+    assert_eq!(report.error_samples, ["401: "]);
+    assert!(refused.load(Ordering::SeqCst) >= report.requests);
+    assert!(served.load(Ordering::SeqCst) > 30);
+}
+
+#[tokio::test]
+async fn basic_credentials_need_a_user_and_a_password() {
+    let target = Target::resolve("http://127.0.0.1:9").await.unwrap();
+    assert!(target.clone().with_basic("no-colon").is_err());
+    let target = target.with_basic("u:p").unwrap();
+    let request = String::from_utf8(target.get("/x")).unwrap();
+    assert!(
+        request.contains("\r\nAuthorization: Basic dTpw\r\n\r\n"),
+        "{request:?}"
+    );
+    let post = String::from_utf8(target.post("/x", b"{}")).unwrap();
+    assert!(
+        post.ends_with("Content-Length: 2\r\nAuthorization: Basic dTpw\r\n\r\n{}"),
+        "{post:?}"
+    );
 }
 
 /// A hand-written HTTP/1.1 server that answers every GET with a 500 whose body comes in
