@@ -178,6 +178,12 @@ impl Node {
         }
     }
 
+    /// Whether other nodes may write this node's log (Kafka), so a write may belong to
+    /// another node.
+    pub fn shares_log(&self) -> bool {
+        self.shared
+    }
+
     /// Where a write arriving here should go now.
     pub fn route(&self) -> Route {
         let Some(e) = self.election.get() else {
@@ -389,6 +395,11 @@ impl Node {
     /// must not learn of a write that a power cut could still take back.
     pub async fn settled(&self) -> Result<(), NodeError> {
         Ok(self.store.flush().await?)
+    }
+
+    /// Whether [`Node::settled`] would return at once: everything committed is durable.
+    pub fn is_settled(&self) -> bool {
+        self.store.is_flushed()
     }
 
     /// How many transactions the store committed and how many syncs made them durable (SQLite

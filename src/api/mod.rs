@@ -14,6 +14,7 @@ pub mod metrics;
 mod mode;
 pub mod request_id;
 mod schemas;
+mod settle;
 mod subjects;
 mod users;
 
@@ -69,12 +70,16 @@ pub fn app(
     tls: Option<&crate::tls::TlsFiles>,
 ) -> NormalizePath<Router> {
     let metrics = Arc::new(metrics::Metrics::new());
-    let api = router(node.clone(), max_body_bytes)
-        .layer(axum::middleware::from_fn_with_state(
+    let mut api = router(node.clone(), max_body_bytes);
+    // Only a node on a shared log (Kafka) ever has a leader elsewhere to forward to; elsewhere
+    // the layer would only cost every request a boxed future.
+    if node.shares_log() {
+        api = api.layer(axum::middleware::from_fn_with_state(
             forward::Forwarder::new(node.clone(), tls, auth.is_some()),
             forward::layer,
-        ))
-        .merge(metrics::router(node, metrics.clone()));
+        ));
+    }
+    let api = api.merge(metrics::router(node, metrics.clone()));
     let app = auth::layer(api, auth)
         .layer(axum::middleware::from_fn_with_state(
             metrics,
@@ -119,23 +124,8 @@ pub fn router(node: Arc<Node>, max_body_bytes: usize) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(node.clone(), settle))
+        .layer(settle::SettleLayer(node.clone()))
         .with_state(node)
-}
-
-/// Holds every answer until what it was built from is on disk ([`Node::settled`]): free unless
-/// writes are waiting for their sync, and then at most that sync. A read must not reveal a
-/// write that a power cut could still take back.
-async fn settle(
-    State(node): State<Arc<Node>>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let response = next.run(req).await;
-    match node.settled().await {
-        Ok(()) => response,
-        Err(e) => ApiError::from(e).into_response(),
-    }
 }
 
 /// 200 once the node has replayed its log (it serves only then) and knows who writes it;

@@ -368,6 +368,14 @@ impl Store {
         }
     }
 
+    /// Whether everything committed is durable now ([`Store::flush`] would return at once).
+    pub fn is_flushed(&self) -> bool {
+        match &self.kind {
+            Kind::Sql(file) => file.is_flushed(),
+            Kind::Kafka(_) | Kind::Memory => true,
+        }
+    }
+
     /// How many transactions a SQLite store committed and how many syncs made them durable
     /// (several writers share one sync); None for other stores.
     pub fn commit_counts(&self) -> Option<(u64, u64)> {

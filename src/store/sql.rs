@@ -173,6 +173,11 @@ impl SqlStore {
         flush(&self.group).await
     }
 
+    /// Whether every committed write is on disk now.
+    pub fn is_flushed(&self) -> bool {
+        self.group.as_ref().is_none_or(|g| g.is_synced())
+    }
+
     /// How many transactions committed and how many syncs served them (None without group
     /// commit).
     pub fn commit_counts(&self) -> Option<(u64, u64)> {

@@ -82,6 +82,12 @@ impl GroupCommit {
         )
     }
 
+    /// Whether every transaction committed so far is on disk ([`GroupCommit::flush`] would
+    /// return at once).
+    pub fn is_synced(&self) -> bool {
+        self.synced_count.load(Ordering::SeqCst) >= self.committed.load(Ordering::SeqCst)
+    }
+
     /// Returns once every transaction committed before this call is on disk: at once when a
     /// sync already covered them, else after the next sync, shared with every writer waiting.
     pub async fn flush(&self) -> Result<(), StoreError> {
