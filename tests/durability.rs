@@ -109,15 +109,7 @@ async fn concurrent_registrations_agree_on_ids() {
 
 /// `(commits, syncs)` of the store, from `/metrics`.
 async fn commit_counts(s: &TestServer) -> (u64, u64) {
-    let text = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     let value = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())

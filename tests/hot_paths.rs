@@ -283,15 +283,7 @@ async fn a_repeated_registration_is_counted_as_existing() {
     let v1 = record("A", &["x"]);
     assert_eq!(s.register("s", &v1).await, 1);
     assert_eq!(s.register("s", &v1).await, 1);
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     let existing = metrics
         .lines()
         .find(|l| l.contains("result=\"existing\"") && !l.starts_with('#'))

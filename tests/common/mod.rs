@@ -156,6 +156,12 @@ impl TestServer {
         self.call(Method::DELETE, path, None).await
     }
 
+    /// `GET /metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(format!("{}/metrics", self.url)).send();
+        response.await.unwrap().text().await.unwrap()
+    }
+
     /// Registers `schema` (a JSON value, sent as its string) and returns the new id.
     pub async fn register(&self, subject: &str, schema: &Value) -> i64 {
         let (status, body) = self
