@@ -15,10 +15,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Extensions, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -27,6 +26,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use super::around::Around;
 use super::request_id::{route, route_name};
 use crate::node::Node;
 use crate::registry::query::{self, Visibility};
@@ -389,14 +389,34 @@ pub fn router(node: Arc<Node>, metrics: Arc<Metrics>) -> Router {
 /// Counts every request by route template and status, and times it. A router layer (so the
 /// matched route is known) outside the auth layer (so its refusals are counted); it also
 /// hands the handlers and the auth layer a [`Recorder`].
-pub async fn track(State(metrics): State<Arc<Metrics>>, mut req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let (method, route) = (req.method().clone(), route(&req));
-    req.extensions_mut().insert(Arc::clone(&metrics));
-    let response = next.run(req).await;
-    let route = route_name(route.as_ref());
-    metrics.answered(&method, route, response.status(), started.elapsed());
-    response
+#[derive(Clone)]
+pub struct Track(pub Arc<Metrics>);
+
+/// What [`Track`] keeps while the route runs.
+pub struct Tracked {
+    started: Instant,
+    method: Method,
+    route: Option<MatchedPath>,
+}
+
+impl Around for Track {
+    type State = Tracked;
+
+    fn before(&self, req: &mut Request) -> Tracked {
+        let (method, route) = (req.method().clone(), route(req));
+        req.extensions_mut().insert(Arc::clone(&self.0));
+        Tracked {
+            started: Instant::now(),
+            method,
+            route,
+        }
+    }
+
+    fn after(&self, t: Tracked, response: &mut Response) {
+        let route = route_name(t.route.as_ref());
+        self.0
+            .answered(&t.method, route, response.status(), t.started.elapsed());
+    }
 }
 
 /// Records domain events into the app's [`Metrics`]; does nothing where no [`track`] layer

@@ -5,6 +5,7 @@
 //! through [`error::ApiError`]. Bodies are read by [`JsonBody`], which enforces Confluent's
 //! content types and answers malformed JSON the way Confluent's framework does.
 
+mod around;
 pub mod auth;
 mod compatibility;
 mod config;
@@ -59,8 +60,8 @@ const ACCEPTED_TYPES: [&str; 4] = [
 pub type AppState = Arc<Node>;
 
 /// The service as served: the API and `/metrics`, auth in front of them when `auth` is given
-/// (see [`auth::layer`]), request metrics around that ([`metrics::track`]), request ids and
-/// spans outermost ([`request_id::layer`]), and Confluent's tolerance of a trailing slash
+/// (see [`auth::layer`]), request metrics around that ([`metrics::Track`]), request ids and
+/// spans outermost ([`request_id::RequestIds`]), and Confluent's tolerance of a trailing slash
 /// (`/subjects/`), which must be trimmed before routing. Writes on a follower are forwarded to
 /// the leader inside auth (`forward`), trusting the certificates of `tls` too.
 pub fn app(
@@ -81,11 +82,8 @@ pub fn app(
     }
     let api = api.merge(metrics::router(node, metrics.clone()));
     let app = auth::layer(api, auth)
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            metrics::track,
-        ))
-        .layer(axum::middleware::from_fn(request_id::layer));
+        .layer(around::AroundLayer(metrics::Track(metrics)))
+        .layer(around::AroundLayer(request_id::RequestIds));
     NormalizePathLayer::trim_trailing_slash().layer(app)
 }
 

@@ -6,16 +6,16 @@
 //! [`MAX_LEN`] visible ASCII characters — so it can be followed across services; anything else
 //! (empty, too long, spaces, control or non-ASCII bytes that would garble a log line) is
 //! replaced by a fresh UUID. The id goes back as `X-Request-Id` on every response, refusals by
-//! the auth layer and unmatched routes included: [`layer`] is the outermost router layer.
+//! the auth layer and unmatched routes included: [`RequestIds`] is the outermost router layer.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 use tracing::field::Empty;
-use tracing::Instrument;
+
+use super::around::Around;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -25,7 +25,7 @@ pub const MAX_LEN: usize = 128;
 /// Route label for a request no route matched (see `api::metrics`).
 pub const UNMATCHED: &str = "unmatched";
 
-/// The request's id, for handlers and layers inside [`layer`].
+/// The request's id, for handlers and layers inside [`RequestIds`].
 #[derive(Debug, Clone)]
 pub struct RequestId(pub HeaderValue);
 
@@ -73,37 +73,65 @@ fn fresh_id() -> uuid::Uuid {
     uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid()
 }
 
-pub async fn layer(mut req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = match req.headers().get(&HEADER) {
-        Some(sent) if sane(sent.as_bytes()) => sent.clone(),
-        _ => {
-            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-            let fresh = fresh_id().hyphenated().encode_lower(&mut buf);
-            let fresh = HeaderValue::from_str(fresh).expect("a UUID is a header value");
-            req.headers_mut().insert(HEADER, fresh.clone());
-            fresh
+/// Gives each request its id and span, and the response its `X-Request-Id`.
+#[derive(Clone)]
+pub struct RequestIds;
+
+/// What [`RequestIds`] keeps while the route runs.
+pub struct Pending {
+    started: Instant,
+    id: HeaderValue,
+    span: tracing::Span,
+}
+
+impl Around for RequestIds {
+    type State = Pending;
+
+    fn before(&self, req: &mut Request) -> Pending {
+        let id = match req.headers().get(&HEADER) {
+            Some(sent) if sane(sent.as_bytes()) => sent.clone(),
+            _ => {
+                let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                let fresh = fresh_id().hyphenated().encode_lower(&mut buf);
+                let fresh = HeaderValue::from_str(fresh).expect("a UUID is a header value");
+                req.headers_mut().insert(HEADER, fresh.clone());
+                fresh
+            }
+        };
+        req.extensions_mut().insert(RequestId(id.clone()));
+        let span = tracing::info_span!(
+            "request",
+            request_id = id.to_str().unwrap_or_default(),
+            method = %req.method(),
+            route = route_name(req.extensions().get::<MatchedPath>()),
+            status = Empty,
+            latency_ms = Empty,
+        );
+        Pending {
+            started: Instant::now(),
+            id,
+            span,
         }
-    };
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!(
-        "request",
-        request_id = id.to_str().unwrap_or_default(),
-        method = %req.method(),
-        route = route_name(req.extensions().get::<MatchedPath>()),
-        status = Empty,
-        latency_ms = Empty,
-    );
-    let mut response = next.run(req).instrument(span.clone()).await;
-    // Only the closing event shows them, and it is a debug one: recording (formatting) them
-    // for nothing would be most of what the span costs.
-    if tracing::enabled!(tracing::Level::DEBUG) {
-        span.record("status", response.status().as_u16());
-        span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
-        span.in_scope(|| tracing::debug!("answered"));
     }
-    response.headers_mut().insert(HEADER, id);
-    response
+
+    fn span(pending: &Pending) -> Option<&tracing::Span> {
+        Some(&pending.span)
+    }
+
+    fn after(&self, pending: Pending, response: &mut Response) {
+        // Only the closing event shows them, and it is a debug one: recording (formatting)
+        // them for nothing would be most of what the span costs.
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let span = &pending.span;
+            span.record("status", response.status().as_u16());
+            span.record(
+                "latency_ms",
+                pending.started.elapsed().as_secs_f64() * 1000.0,
+            );
+            span.in_scope(|| tracing::debug!("answered"));
+        }
+        response.headers_mut().insert(HEADER, pending.id);
+    }
 }
 
 #[cfg(test)]
