@@ -203,8 +203,8 @@ impl SqlStore {
         let mut conn = self.pool.acquire().await?;
         let adopted = Self::adopt_on(&mut conn, encode).await;
         rollback_if_failed(conn, adopted.is_err()).await;
-        let adopted = adopted?;
         committed(&self.group);
+        let adopted = adopted?;
         self.flush().await?;
         Ok(adopted)
     }
@@ -302,9 +302,9 @@ impl SqlLog {
             Ok(offsets) => Some(known.max(offsets.last().copied().unwrap_or(0))),
             Err(_) => Some(LOST_END),
         });
-        let offsets = written?;
+        // Counted even if it failed: it may have committed, and a sync too many costs little.
         committed(&self.group);
-        Ok(offsets)
+        written
     }
 
     /// Where the log ends, if this process knows: the offset of its last append, when that
