@@ -191,7 +191,7 @@ impl<S> Layer<S> for GuardLayer {
 /// rather than `middleware::from_fn`, for the common case: a request whose Basic credentials
 /// are cached is settled in `call` and handed straight to the route, with no boxed future and
 /// no boxed copy of the route. Anything that has to wait (a password to hash, SCRAM, a client
-/// certificate's user) takes the general path, [`guard`].
+/// certificate's user) takes the general path, `guard`.
 #[derive(Clone)]
 pub struct Guard<S> {
     auth: Arc<Authenticator>,

@@ -419,7 +419,7 @@ impl Around for Track {
     }
 }
 
-/// Records domain events into the app's [`Metrics`]; does nothing where no [`track`] layer
+/// Records domain events into the app's [`Metrics`]; does nothing where no [`Track`] layer
 /// runs (a bare `api::router`, as some tests build).
 #[derive(Clone, Default)]
 pub struct Recorder(Option<Arc<Metrics>>);

@@ -14,7 +14,7 @@
 //! a value that can be tested offline without that key. Hashing runs on blocking threads, at
 //! most one per core at a time, so a flood of bad passwords cannot starve the request threads.
 //! Requests presenting credentials that are being verified wait for that one verification
-//! ([`Flight`]), so a burst of clients logging in with the same password costs one hash and no
+//! (`Flight`), so a burst of clients logging in with the same password costs one hash and no
 //! failed-login tokens. A cached login is settled without waiting or allocating
 //! ([`Authenticator::authenticate_now`]): that is the path nearly every request takes.
 //!
