@@ -69,7 +69,7 @@ impl GroupCommit {
         group
     }
 
-    /// Counts a transaction that committed (call right after its `COMMIT` succeeded).
+    /// Counts a transaction that committed, or may have (call right after its `COMMIT`).
     pub fn committed(&self) {
         self.committed.fetch_add(1, Ordering::SeqCst);
     }
