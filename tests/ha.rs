@@ -27,6 +27,15 @@ struct Node {
 }
 
 impl Node {
+    /// Three nodes on `topic`, as most tests here run.
+    async fn three(broker: &str, topic: &str) -> [Node; 3] {
+        [
+            Node::start(broker, topic).await,
+            Node::start(broker, topic).await,
+            Node::start(broker, topic).await,
+        ]
+    }
+
     async fn start(broker: &str, topic: &str) -> Node {
         Node::start_with(broker, topic, &[]).await
     }
@@ -164,11 +173,7 @@ impl Drop for Node {
 async fn followers_see_schemas_registered_elsewhere() {
     let broker = broker_or_skip!();
     let topic = unique_topic("schemata-ha");
-    let nodes = [
-        Node::start(&broker, &topic).await,
-        Node::start(&broker, &topic).await,
-        Node::start(&broker, &topic).await,
-    ];
+    let nodes = Node::three(&broker, &topic).await;
     let mut slowest = Duration::ZERO;
     for (i, writer) in nodes.iter().enumerate() {
         let schema = common::record_with_defaults("R", &["a", "b", "c", "d"][..i + 1]);
@@ -281,11 +286,7 @@ async fn killing_the_leader_mid_stream_loses_and_duplicates_nothing() {
     const TOTAL: usize = 1000;
     const WORKERS: usize = 16;
     let topic = unique_topic("schemata-ha");
-    let mut nodes = vec![
-        Node::start(&broker, &topic).await,
-        Node::start(&broker, &topic).await,
-        Node::start(&broker, &topic).await,
-    ];
+    let mut nodes = Vec::from(Node::three(&broker, &topic).await);
     let all: Vec<&Node> = nodes.iter().collect();
     let leader = agreed_leader(&all, LEASE * 4).await;
     let r = reqwest::Client::new()
@@ -383,11 +384,7 @@ async fn nodes_ride_out_a_broker_restart() {
     let broker = format!("127.0.0.1:{port}");
     let tansu = common::Tansu::start(dir.path(), port, &[]);
     let topic = unique_topic("schemata-ha");
-    let nodes = [
-        Node::start(&broker, &topic).await,
-        Node::start(&broker, &topic).await,
-        Node::start(&broker, &topic).await,
-    ];
+    let nodes = Node::three(&broker, &topic).await;
     let all: Vec<&Node> = nodes.iter().collect();
     agreed_leader(&all, LEASE * 4).await;
     let before = nodes[0]
@@ -427,11 +424,7 @@ async fn nodes_ride_out_a_broker_restart() {
 async fn a_paused_leader_comes_back_as_a_follower() {
     let broker = broker_or_skip!();
     let topic = unique_topic("schemata-ha");
-    let nodes = [
-        Node::start(&broker, &topic).await,
-        Node::start(&broker, &topic).await,
-        Node::start(&broker, &topic).await,
-    ];
+    let nodes = Node::three(&broker, &topic).await;
     let all: Vec<&Node> = nodes.iter().collect();
     let old = agreed_leader(&all, LEASE * 4).await;
     let first = nodes[old]

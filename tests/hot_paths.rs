@@ -227,13 +227,7 @@ async fn modes_and_soft_deletes_still_decide_a_registration_of_known_content() {
         42205,
     );
     // IMPORT wants an id: without one, refused; with the id it has, answered.
-    let r = s
-        .client
-        .delete(format!("{}/mode/s", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(s.delete("/mode/s").await, 200);
     let (status, _) = s.put("/mode/s?force=true", json!({"mode": "IMPORT"})).await;
     assert_eq!(status, 200);
     assert_error(
@@ -253,27 +247,16 @@ async fn modes_and_soft_deletes_still_decide_a_registration_of_known_content() {
 
     // Soft-deleted, the content is not a live version: registering it again writes a new
     // version with the same id.
-    let r = s
-        .client
-        .delete(format!("{}/subjects/s/versions/1", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(s.delete("/subjects/s/versions/1").await, 200);
     assert_eq!(
         s.post("/subjects/s/versions", body.clone()).await,
         (StatusCode::OK, json!({"id": 1}))
     );
-    let versions: Value = s
-        .client
-        .get(format!("{}/subjects/s/versions?deleted=true", s.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(versions, json!([2]));
+    let (_, _, versions) = s.get_bytes("/subjects/s/versions?deleted=true").await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&versions).unwrap(),
+        json!([2])
+    );
 }
 
 /// The fast answers are the same through the harness's full server (auth layers, metrics).
@@ -385,6 +368,11 @@ async fn a_repeated_submission_is_not_parsed_again_but_answers_the_same() {
 }
 
 impl InProcess {
+    async fn delete(&self, path: &str) -> StatusCode {
+        let r = self.client.delete(format!("{}{path}", self.url)).send();
+        r.await.unwrap().status()
+    }
+
     async fn get_bytes(&self, path: &str) -> (StatusCode, String, String) {
         let r = self
             .client
@@ -425,13 +413,7 @@ async fn kept_response_bodies_are_exactly_the_rendered_ones() {
         let (status, answer) = s.post(&format!("/subjects/{subject}/versions"), body).await;
         assert_eq!(status, 200, "{answer}");
     }
-    let r = s
-        .client
-        .delete(format!("{}/subjects/gone/versions/1", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(s.delete("/subjects/gone/versions/1").await, 200);
 
     // One pinned byte for byte.
     for _ in 0..2 {
@@ -536,13 +518,7 @@ async fn kept_response_bodies_are_exactly_the_rendered_ones() {
     .await;
     let (_, _, after) = s.get_bytes("/subjects/gone/versions/latest").await;
     assert!(after.contains(r#""version":3"#), "{after}");
-    let r = s
-        .client
-        .delete(format!("{}/subjects/gone/versions/3", s.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(s.delete("/subjects/gone/versions/3").await, 200);
     assert_eq!(
         s.get_bytes("/subjects/gone/versions/latest").await.2,
         before
