@@ -92,20 +92,21 @@ impl Follower {
     /// answer an empty read before it delivers what it holds, so keep reading while it makes
     /// progress, and fail once it has made none for the log's timeout.
     pub async fn catch_up_to(&self, fold: &impl Fold, target: i64) -> Result<usize, StoreError> {
+        if target <= 0 {
+            return self.catch_up(fold).await;
+        }
         let stall = self.log.timeout();
         let mut count = 0;
         let mut progress_at = Instant::now();
         loop {
             let applied = fold.applied();
-            if target > 0 && applied >= target {
+            if applied >= target {
                 return Ok(count);
             }
             let n = self.read_once(fold).await?;
             count += n;
             if n > 0 {
                 progress_at = Instant::now();
-            } else if target <= 0 {
-                return Ok(count);
             } else if progress_at.elapsed() >= stall {
                 return Err(StoreError::Timeout(format!(
                     "{} did not deliver offset {target} within {} ms (applied up to {applied})",

@@ -220,7 +220,7 @@ pub async fn run(config: &LoadConfig, ids: &[u64]) -> Report {
 }
 
 /// Nearest-rank percentile of sorted latencies.
-fn percentile(sorted: &[u32], p: f64) -> u64 {
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }

@@ -16,6 +16,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
+use crate::load::percentile;
+
 pub struct ProduceConfig {
     /// `HOST:PORT[,HOST:PORT]`.
     pub brokers: String,
@@ -106,17 +108,13 @@ pub async fn run(config: &ProduceConfig) -> Result<ProduceReport, String> {
         errors += e;
     }
     latencies.sort_unstable();
-    let percentile = |p: f64| match latencies.len() {
-        0 => 0,
-        n => latencies[((p * n as f64).ceil() as usize).clamp(1, n) - 1] as u64,
-    };
     Ok(ProduceReport {
         in_flight: config.in_flight.max(1),
         acknowledged: latencies.len() as u64,
         errors,
         per_s: latencies.len() as f64 / config.duration.as_secs_f64(),
-        p50_us: percentile(0.50),
-        p99_us: percentile(0.99),
+        p50_us: percentile(&latencies, 0.50),
+        p99_us: percentile(&latencies, 0.99),
     })
 }
 

@@ -222,12 +222,7 @@ impl KafkaStore {
                         // These records count and are now their keys' last: none of those
                         // keys needs restating any more (the writer applies them without
                         // reading them back, so the reader would not see them to say so).
-                        let mut fenced = self.fenced.lock().unwrap_or_else(|p| p.into_inner());
-                        if !fenced.is_empty() {
-                            for r in records {
-                                fenced.remove(&r.key);
-                            }
-                        }
+                        self.counted(records.iter().map(|r| r.key.as_slice()));
                         Ok(last + 1)
                     }
                     None => Ok(last + 1),
@@ -297,6 +292,16 @@ impl KafkaStore {
         }
     }
 
+    /// `keys` have a record that counts as their last: none needs restating any more.
+    fn counted<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) {
+        let mut fenced = self.fenced.lock().unwrap_or_else(|p| p.into_inner());
+        if !fenced.is_empty() {
+            for key in keys {
+                fenced.remove(key);
+            }
+        }
+    }
+
     /// Up to `limit` records after log offset `offset`. Empty means the consumer is at the end
     /// of the log as far as the broker has said; waits at most the configured timeout for
     /// records known to exist, then fails rather than pretend the log ended.
@@ -353,10 +358,7 @@ impl KafkaStore {
                     let key = m.key().unwrap_or_default();
                     let record = if fence::holds(&m, offset) {
                         if !fence::is_noop(key) {
-                            let mut fenced = self.fenced.lock().unwrap_or_else(|p| p.into_inner());
-                            if !fenced.is_empty() {
-                                fenced.remove(key);
-                            }
+                            self.counted([key]);
                         }
                         RawRecord {
                             key: key.to_vec(),
