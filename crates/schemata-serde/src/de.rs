@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::RwLock;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
@@ -106,9 +108,9 @@ impl<'a> From<&'a Vec<u8>> for Incoming<'a> {
 pub struct Deserializer {
     client: RegistryClient,
     /// Whether a (writer, reader, Rust type) triple decodes directly into the type, decided
-    /// once so the hot path neither compares schemas nor retries; with the writer schema when
-    /// it does, so the hot path makes this one lookup and no other.
-    fast: RwLock<HashMap<FastKey, Option<ParsedSchema>, BuildHasherDefault<KeyHasher>>>,
+    /// once so the hot path neither compares schemas nor retries; with a reader built for the
+    /// writer schema when it does, so the hot path makes this one lookup and builds nothing.
+    fast: ArcSwap<FastPaths>,
 }
 
 impl Deserializer {
@@ -116,7 +118,7 @@ impl Deserializer {
     pub fn new(client: RegistryClient) -> Self {
         Deserializer {
             client,
-            fast: RwLock::default(),
+            fast: ArcSwap::default(),
         }
     }
 
@@ -182,7 +184,7 @@ impl Deserializer {
         if let Some(v) = self.direct(key, framed.datum) {
             return Ok(Some(v));
         }
-        self.decode(key, framed, reader).await.map(Some)
+        Box::pin(self.decode(key, framed, reader)).await.map(Some)
     }
 
     /// Decodes into a type deriving `apache_avro::AvroSchema`; its schema is the reader schema.
@@ -199,19 +201,18 @@ impl Deserializer {
             return Ok(Some(v));
         }
         let reader = ParsedSchema::of::<T>()?;
-        self.decode(key, framed, &reader).await.map(Some)
+        Box::pin(self.decode(key, framed, &reader)).await.map(Some)
     }
 
     /// The hot path: `datum` decoded straight into T, if `key` is known to allow that (and the
     /// decode succeeds; a failure falls back to the general path, which reports the error).
     fn direct<T: DeserializeOwned>(&self, key: FastKey, mut datum: &[u8]) -> Option<T> {
-        let writer = self
-            .fast
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+        self.fast
+            .load()
             .get(&key)?
-            .clone()?;
-        read_direct(&writer, &mut datum).ok()
+            .as_ref()?
+            .read_deser(&mut datum)
+            .ok()
     }
 
     /// The general path: fetch the writer schema, decide (once) whether T decodes directly, and
@@ -223,12 +224,12 @@ impl Deserializer {
         reader: &ParsedSchema,
     ) -> Result<T> {
         let writer = self.client.schema(framed.schema).await?;
-        if self.fast_path(key, &writer, reader) {
+        if let Some(direct) = self.fast_path(key, &writer, reader)? {
             // Decode straight into T, no intermediate Value. apache-avro's schema-aware
             // deserializer insists that T's name match the record's, so a type named otherwise
             // falls back to the general path, once; the choice is remembered per type.
             let mut datum = framed.datum;
-            match read_direct(&writer, &mut datum) {
+            match direct.read_deser(&mut datum) {
                 Ok(v) => return Ok(v),
                 Err(_) => self.set_fast_path(key, None),
             }
@@ -237,34 +238,58 @@ impl Deserializer {
         Ok(apache_avro::from_value(&value)?)
     }
 
-    fn fast_path(&self, key: FastKey, writer: &ParsedSchema, reader: &ParsedSchema) -> bool {
-        if let Some(fast) = self
-            .fast
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return fast.is_some();
+    /// The reader that decodes `key`'s data straight into T, if there is one.
+    fn fast_path(
+        &self,
+        key: FastKey,
+        writer: &ParsedSchema,
+        reader: &ParsedSchema,
+    ) -> Result<Option<Arc<WriterReader>>> {
+        if let Some(fast) = self.fast.load().get(&key) {
+            return Ok(fast.clone());
         }
         // Equal by Parsing Canonical Form: same binary layout, nothing to resolve.
         let same = writer.key() == reader.key() || writer.schema() == reader.schema();
-        self.set_fast_path(key, same.then(|| writer.clone()));
-        same
+        let direct = match same {
+            true => Some(Arc::new(WriterReader::of(writer)?)),
+            false => None,
+        };
+        self.set_fast_path(key, direct.clone());
+        Ok(direct)
     }
 
-    fn set_fast_path(&self, key: FastKey, writer: Option<ParsedSchema>) {
-        self.fast
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, writer);
+    fn set_fast_path(&self, key: FastKey, writer: Option<Arc<WriterReader>>) {
+        // Copied on write: a key is written once (or twice), read for every record after.
+        self.fast.rcu(|paths| {
+            let mut paths = FastPaths::clone(paths);
+            paths.insert(key, writer.clone());
+            paths
+        });
     }
 }
 
-fn read_direct<T: DeserializeOwned>(writer: &ParsedSchema, datum: &mut &[u8]) -> Result<T> {
-    Ok(GenericDatumReader::builder(writer.schema())
-        .resolved_writer_schemata(writer.borrowed_names()?)
-        .build()?
-        .read_deser::<T>(datum)?)
+/// apache-avro's reader for one writer schema, built once: building it per record (name table,
+/// builder) cost about a seventh of a small record's decode.
+#[ouroboros::self_referencing]
+struct WriterReader {
+    writer: ParsedSchema,
+    #[borrows(writer)]
+    #[covariant]
+    reader: GenericDatumReader<'this>,
+}
+
+impl WriterReader {
+    fn of(writer: &ParsedSchema) -> Result<Self> {
+        WriterReader::try_new(writer.clone(), |writer| {
+            Ok(GenericDatumReader::builder(writer.schema())
+                .resolved_writer_schemata(writer.borrowed_names()?)
+                .build()?)
+        })
+    }
+
+    fn read_deser<T: DeserializeOwned>(&self, datum: &mut &[u8]) -> Result<T> {
+        Ok(self.with_reader(|r| r.read_deser::<T>(datum))?)
+    }
 }
 
 /// The reader-schema part of a [`FastKey`] for "the Rust type's own schema"
@@ -311,6 +336,9 @@ impl Hasher for KeyHasher {
 
 /// (writer schema, reader schema key, address of the Rust type's name).
 type FastKey = (SchemaRef, u64, usize);
+
+/// The decision per [`FastKey`]: the reader to decode with directly, or `None` to resolve.
+type FastPaths = HashMap<FastKey, Option<Arc<WriterReader>>, BuildHasherDefault<KeyHasher>>;
 
 fn resolve_value(writer: &ParsedSchema, reader: &ParsedSchema, mut datum: &[u8]) -> Result<Value> {
     Ok(GenericDatumReader::builder(writer.schema())
