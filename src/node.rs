@@ -261,6 +261,19 @@ impl Node {
         T: Send + 'static,
         F: Fn(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + Sync + 'static,
     {
+        self.write_costing(Cost::Heavy, command).await
+    }
+
+    /// [`Node::write`] for a command whose cost the caller knows.
+    pub async fn write_costing<T, F>(
+        self: &Arc<Self>,
+        cost: Cost,
+        command: F,
+    ) -> Result<T, NodeError>
+    where
+        T: Send + 'static,
+        F: Fn(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + Sync + 'static,
+    {
         let place = tokio::time::timeout(
             self.store.timeout(),
             Arc::clone(&self.queued).acquire_owned(),
@@ -272,7 +285,7 @@ impl Node {
         let queued_at = Instant::now();
         tokio::spawn(async move {
             let result = Arc::clone(&node)
-                .write_to_completion(queued_at, command)
+                .write_to_completion(queued_at, cost, command)
                 .await;
             // Acknowledged once durable. The writer is free again: writes queued behind this
             // one decide and commit meanwhile and share the next sync (group commit).
@@ -290,6 +303,7 @@ impl Node {
     async fn write_to_completion<T, F>(
         self: Arc<Self>,
         queued_at: Instant,
+        cost: Cost,
         command: F,
     ) -> Result<T, NodeError>
     where
@@ -332,12 +346,16 @@ impl Node {
         };
         let command = Arc::new(command);
         for attempt in 1.. {
-            let node = Arc::clone(&self);
-            let command = Arc::clone(&command);
-            let decided =
-                tokio::task::spawn_blocking(move || node.read(|state| decide(state, &*command)))
-                    .await
-                    .map_err(|e| StoreError::Unavailable(format!("write worker failed: {e}")))?;
+            let decided = match cost {
+                Cost::Light => self.read(|state| decide(state, &*command)),
+                Cost::Heavy => {
+                    let node = Arc::clone(&self);
+                    let command = Arc::clone(&command);
+                    tokio::task::spawn_blocking(move || node.read(|state| decide(state, &*command)))
+                        .await
+                        .map_err(|e| StoreError::Unavailable(format!("write worker failed: {e}")))?
+                }
+            };
             let (result, raw, max_id) = decided?;
             if raw.is_empty() {
                 return Ok(result);
@@ -569,6 +587,17 @@ impl StateFold<'_> {
 
 /// Runs a command against `state` and encodes its records; also returns the highest schema id
 /// the registry will have allocated once they are applied.
+/// What deciding a command costs, so the writer knows where to run it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cost {
+    /// Lookups only (e.g. a registration parsed beforehand with nothing to check it
+    /// against): decided on the writer's own task, no thread hop.
+    Light,
+    /// May parse or check compatibility, which can take long for a big schema: decided on the
+    /// blocking pool, so the async workers stay free for other requests.
+    Heavy,
+}
+
 fn decide<T>(
     state: &State,
     command: &impl Fn(&State) -> Result<(T, Vec<Record>), RegistryError>,

@@ -13,14 +13,14 @@ use super::auth::Viewer;
 use super::error::ApiError;
 use super::metrics::{Recorder, Registration};
 use super::{off_the_runtime, ok, AppState, JsonBody, Params, PathParams, VersionBody};
-use crate::node::Node;
+use crate::node::{Cost, Node};
 use crate::registry::command::{self, Register};
 use crate::registry::error::RegistryError;
 use crate::registry::ids::{SchemaId, Subject, Version, VersionSelector};
 use crate::registry::query::{self, Visibility};
 use crate::registry::record::Reference;
 use crate::registry::state::VersionEntry;
-use crate::registry::submitted::SubmittedSchema;
+use crate::registry::submitted::{Preparsed, SubmittedSchema};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -119,19 +119,32 @@ async fn register(
     let subject = Subject::new(subject)?;
     viewer.may_reference(body.references.as_deref())?;
     let (id, version) = (body.id, body.version);
-    let req = Register {
+    let mut req = Register {
         subject,
         input: body.input()?,
         id,
         version,
         normalize: params.flag("normalize"),
+        preparsed: None,
     };
-    if let Some(id) = registered_already(&node, &req).await {
-        recorder.registration(Registration::Existing);
-        return Ok(ok(&json!({ "id": id })));
-    }
+    let cost = match before_writing(&node, &req).await {
+        BeforeWriting::Registered(id) => {
+            recorder.registration(Registration::Existing);
+            return Ok(ok(&json!({ "id": id })));
+        }
+        BeforeWriting::Parsed { preparsed, checked } => {
+            req.preparsed = Some(preparsed);
+            // Parsed already: with no versions to check against, deciding is a few lookups.
+            if checked {
+                Cost::Heavy
+            } else {
+                Cost::Light
+            }
+        }
+        BeforeWriting::Unparsed => Cost::Heavy,
+    };
     let (id, registration) = node
-        .write(move |state| {
+        .write_costing(cost, move |state| {
             command::register(state, req.clone()).map(|r| {
                 let registration = if r.records.is_empty() {
                     Registration::Existing
@@ -148,32 +161,54 @@ async fn register(
     Ok(ok(&json!({ "id": id })))
 }
 
-/// The id a registration gets without writing anything, found under the state's read lock
-/// alone: the schema is already a live version of the subject and nothing about the request
-/// asks for more (see [`command::resolve_registered`]). Producers register their schema on
-/// every start, so this is most registrations; the writer, and the round trip to the store
-/// it makes before deciding, are left to those that may write. Only where this node writes
-/// the log itself: elsewhere the leader answers, as for any write.
-async fn registered_already(node: &AppState, req: &Register) -> Option<SchemaId> {
+/// What a registration found out without the writer.
+enum BeforeWriting {
+    /// The id the subject already has for the schema: nothing to write.
+    Registered(SchemaId),
+    /// The schema parsed, for the writer to decide with; whether the subject has live versions
+    /// to check it against.
+    Parsed { preparsed: Preparsed, checked: bool },
+    /// Not parsed (the leader decides, or the submission does not resolve): the writer parses.
+    Unparsed,
+}
+
+/// The read-only half of a registration, under the state's read lock alone and with the parse
+/// off the async workers. Producers register their schema on every start, so most
+/// registrations end here with the id the subject already has ([`command::resolve_ahead`]),
+/// and the writer, with the round trip to the store it makes before deciding, is left to those
+/// that may write. Those get the parse done here, in parallel, rather than by the one writer.
+/// Only where this node writes the log itself: elsewhere the leader answers, as for any write.
+async fn before_writing(node: &AppState, req: &Register) -> BeforeWriting {
     if !Node::decides_locally(node) {
-        return None;
+        return BeforeWriting::Unparsed;
     }
-    let (resolved, normalize) = node.read(|s| command::resolve_registered(s, req))?;
-    if let Some(prepared) = resolved.parsed_before(&req.input.schema, normalize) {
-        return node.read(|s| command::registered_id(s, &req.subject, &prepared.key));
+    let Some(ahead) = node.read(|s| command::resolve_ahead(s, req)) else {
+        return BeforeWriting::Unparsed;
+    };
+    let (resolved, normalize) = (ahead.resolved, ahead.normalize);
+    let prepared = match resolved.parsed_before(&req.input.schema, normalize) {
+        Some(prepared) => prepared,
+        None => {
+            let (text, resolved) = (req.input.schema.clone(), resolved.clone());
+            match off_the_runtime(move || Ok(Arc::new(resolved.parse(&text, normalize)?))).await {
+                Ok(prepared) => prepared,
+                // Reported by the writer, after what it checks first (mode, ids).
+                Err(_) => return BeforeWriting::Unparsed,
+            }
+        }
+    };
+    if ahead.plain {
+        if let Some(id) = node.read(|s| command::registered_id(s, &req.subject, &prepared.key)) {
+            // Kept for the next identical submission (a producer's restart), unlike a schema
+            // about to become a new version.
+            resolved.keep(&req.input.schema, normalize, prepared);
+            return BeforeWriting::Registered(id);
+        }
     }
-    // Parsed anew: kept for the next identical submission only if it is registered already
-    // (a producer's restart), not if it is about to become a new version.
-    let text = req.input.schema.clone();
-    let (resolved, prepared) = off_the_runtime(move || {
-        let prepared = Arc::new(resolved.parse(&text, normalize)?);
-        Ok((resolved, prepared))
-    })
-    .await
-    .ok()?;
-    let id = node.read(|s| command::registered_id(s, &req.subject, &prepared.key))?;
-    resolved.keep(&req.input.schema, normalize, prepared);
-    Some(id)
+    BeforeWriting::Parsed {
+        preparsed: Preparsed::new(resolved, normalize, prepared),
+        checked: ahead.checked,
+    }
 }
 
 async fn lookup(

@@ -14,7 +14,7 @@ use super::record::{
     Record, SchemaValue,
 };
 use super::state::{ContentKey, State, SubjectEntry, VersionEntry};
-use super::submitted::{prepare, resolve, ResolvedSchema, SubmittedSchema};
+use super::submitted::{prepare, resolve, Preparsed, ResolvedSchema, SubmittedSchema};
 
 /// A register request. `id` and `version` are as the client sent them, honoured only in IMPORT
 /// mode (a negative id, and version 0 or -1, mean none).
@@ -25,6 +25,8 @@ pub struct Register {
     pub id: Option<i32>,
     pub version: Option<i32>,
     pub normalize: bool,
+    /// The schema parsed before the writer was taken, if it was ([`resolve_ahead`]).
+    pub preparsed: Option<Preparsed>,
 }
 
 #[derive(Debug)]
@@ -62,7 +64,7 @@ pub fn register(state: &State, req: Register) -> Result<Registered, RegistryErro
         _ => {}
     }
     let normalize = req.normalize || effective_normalize(state, subject);
-    let prepared = prepare(state, &req.input, normalize)?;
+    let prepared = prepare(state, &req.input, normalize, req.preparsed.as_ref())?;
     let existing = state.subject(subject);
     let known_id = state.id_for_content(&prepared.key);
 
@@ -162,23 +164,39 @@ pub fn register(state: &State, req: Register) -> Result<Registered, RegistryErro
     })
 }
 
-/// The first half of answering a registration from the state alone, without the writer: a
-/// request [`register`] would answer with the id the subject already has, checking nothing and
-/// writing nothing. Only the plain case qualifies — READWRITE mode, no explicit `id` or
-/// `version`, a subject with live versions, a type and references that resolve; `None` for
-/// anything else, which goes the write path. Returns the schema resolved and whether to
-/// normalize it, as `register` would parse it; [`registered_id`] then finds the id.
-pub fn resolve_registered(state: &State, req: &Register) -> Option<(ResolvedSchema, bool)> {
+/// A registration resolved against the state before the writer is taken ([`resolve_ahead`]).
+#[derive(Debug)]
+pub struct Ahead {
+    /// What [`register`] would parse the submission with.
+    pub resolved: ResolvedSchema,
+    pub normalize: bool,
+    /// The subject has live versions: the schema will be checked against them.
+    pub checked: bool,
+    /// The plain case — READWRITE mode, no explicit `id` or `version`, live versions — in
+    /// which [`register`] answers a schema that is a live version of the subject with its id,
+    /// checking nothing and writing nothing ([`registered_id`]).
+    pub plain: bool,
+}
+
+/// The state-reading half of a registration, done ahead of the writer so that the parse can
+/// run without it (and be handed over in [`Register::preparsed`]), and a schema the subject
+/// already has be answered without it. `None` if the submission does not resolve, which
+/// [`register`] then reports in its turn.
+pub fn resolve_ahead(state: &State, req: &Register) -> Option<Ahead> {
     let subject = &req.subject;
-    if state.effective_mode(subject) != Mode::ReadWrite
-        || req.id.is_some_and(|id| id >= 0)
-        || req.version.is_some_and(|v| v != 0 && v != -1)
-    {
-        return None;
-    }
-    state.subject(subject)?.live().next()?;
-    let normalize = req.normalize || effective_normalize(state, subject);
-    Some((resolve(state, &req.input).ok()?, normalize))
+    let checked = state
+        .subject(subject)
+        .is_some_and(|s| s.live().next().is_some());
+    let plain = checked
+        && state.effective_mode(subject) == Mode::ReadWrite
+        && req.id.is_none_or(|id| id < 0)
+        && req.version.is_none_or(|v| v == 0 || v == -1);
+    Some(Ahead {
+        resolved: resolve(state, &req.input).ok()?,
+        normalize: req.normalize || effective_normalize(state, subject),
+        checked,
+        plain,
+    })
 }
 
 /// The id of `key`'s content if it is a live version of `subject`: what [`register`] answers
@@ -514,7 +532,9 @@ pub fn restate(state: &State, keys: &[Vec<u8>]) -> Vec<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::record::{GlobalKeyForm, RawRecord};
+    use std::sync::Arc;
+
+    use crate::registry::record::{GlobalKeyForm, RawRecord, Reference};
 
     #[test]
     fn soft_delete_keeps_fields_another_registry_wrote() {
@@ -538,5 +558,89 @@ mod tests {
         assert_eq!(value["md5"], "abc");
         assert_eq!(value["metadata"]["k"], 1);
         assert_eq!(value["id"], 7);
+    }
+
+    fn put(state: &mut State, offset: i64, subject: &str, version: i32, id: i32, schema: &str) {
+        let key = format!(
+            r#"{{"keytype":"SCHEMA","subject":"{subject}","version":{version},"magic":1}}"#
+        );
+        let value = serde_json::json!({
+            "subject": subject, "version": version, "id": id, "schema": schema, "deleted": false
+        });
+        state.apply_raw(
+            offset,
+            &RawRecord {
+                key: key.into_bytes(),
+                value: Some(value.to_string().into_bytes()),
+            },
+        );
+    }
+
+    fn registration(schema: &str, references: Vec<Reference>) -> Register {
+        Register {
+            subject: Subject::new("orders".to_string()).unwrap(),
+            input: SubmittedSchema {
+                schema: schema.to_string(),
+                schema_type: None,
+                references,
+            },
+            id: None,
+            version: None,
+            normalize: false,
+            preparsed: None,
+        }
+    }
+
+    /// A parse made before the writer decides is used only while the state resolves the
+    /// submission as it did then: here the referenced subject gained a version meanwhile.
+    #[test]
+    fn a_schema_parsed_ahead_is_used_only_if_it_still_resolves_the_same() {
+        let address = |extra: &str| {
+            format!(
+                r#"{{"type":"record","name":"Address","fields":[{{"name":"city","type":"string"}}{extra}]}}"#
+            )
+        };
+        let mut state = State::default();
+        put(&mut state, 1, "address", 1, 1, &address(""));
+        let order = r#"{"type":"record","name":"Order","fields":[{"name":"to","type":"Address"}]}"#;
+        let refs = vec![Reference {
+            name: "Address".into(),
+            subject: "address".into(),
+            version: -1,
+        }];
+        let ahead_of = |state: &State, text: &str| {
+            let ahead = resolve_ahead(state, &registration(text, refs.clone())).unwrap();
+            let prepared = ahead.resolved.parse(text, ahead.normalize).unwrap();
+            Preparsed::new(ahead.resolved, ahead.normalize, Arc::new(prepared))
+        };
+        let stored = |registered: Registered| match registered.records.last() {
+            Some(Record::Schema { value: Some(v), .. }) => v.clone(),
+            other => panic!("no schema record: {other:?}"),
+        };
+
+        // Same state: the parse ahead is what gets registered (shown by handing over the parse
+        // of another text, which only a used hand-over can register).
+        let other =
+            r#"{"type":"record","name":"Order","fields":[{"name":"from","type":"Address"}]}"#;
+        let mut req = registration(order, refs.clone());
+        req.preparsed = Some(ahead_of(&state, other));
+        let v = stored(register(&state, req).unwrap());
+        assert!(v.schema.contains(r#""from""#), "{}", v.schema);
+
+        // `address` gains version 2: the reference now resolves to it, so the writer parses
+        // again rather than register what was resolved against version 1.
+        let ahead = ahead_of(&state, order);
+        put(
+            &mut state,
+            2,
+            "address",
+            2,
+            2,
+            &address(r#",{"name":"zip","type":"string","default":""}"#),
+        );
+        let mut req = registration(order, refs);
+        req.preparsed = Some(ahead);
+        let v = stored(register(&state, req).unwrap());
+        assert_eq!(v.references[0].version, 2);
     }
 }

@@ -26,7 +26,7 @@ pub struct SubmittedSchema {
 /// A submitted schema's type and references, resolved against the state: everything parsing
 /// it needs from the state. Copied out (the texts are shared, not copied) so that the parse
 /// can run without the state's lock.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedSchema {
     schema_type: Option<String>,
     /// As stored: `-1` resolved to the concrete version.
@@ -36,6 +36,7 @@ pub struct ResolvedSchema {
 }
 
 /// A submitted schema, parsed, with the key that identifies its content.
+#[derive(Debug)]
 pub struct PreparedSchema {
     pub parsed: ParsedSchema,
     pub key: ContentKey,
@@ -48,16 +49,41 @@ impl PreparedSchema {
     }
 }
 
+/// A submission parsed before its command was decided (so not under the writer), with what the
+/// parse depended on. The command uses it only if the state still resolves the submission the
+/// same way ([`prepare`]).
+#[derive(Debug, Clone)]
+pub struct Preparsed {
+    resolved: ResolvedSchema,
+    normalize: bool,
+    prepared: Arc<PreparedSchema>,
+}
+
+impl Preparsed {
+    pub fn new(resolved: ResolvedSchema, normalize: bool, prepared: Arc<PreparedSchema>) -> Self {
+        Preparsed {
+            resolved,
+            normalize,
+            prepared,
+        }
+    }
+}
+
 /// Resolves and parses a submitted schema in one go (when the state's lock is held anyway);
-/// a submission seen before is not parsed again. A new one is not kept: the write path sees
-/// mostly schemas that are new, and keeping each would fill the map with texts seen once (the
-/// next identical submission, a producer restarting, is kept by the read-only paths).
+/// a submission parsed ahead (`preparsed`) or seen before is not parsed again. A new one is
+/// not kept: the write path sees mostly schemas that are new, and keeping each would fill the
+/// map with texts seen once (the next identical submission, a producer restarting, is kept by
+/// the read-only paths).
 pub fn prepare(
     state: &State,
     input: &SubmittedSchema,
     normalize: bool,
+    preparsed: Option<&Preparsed>,
 ) -> Result<Arc<PreparedSchema>, RegistryError> {
     let resolved = resolve(state, input)?;
+    if let Some(p) = preparsed.filter(|p| p.normalize == normalize && p.resolved == resolved) {
+        return Ok(p.prepared.clone());
+    }
     match resolved.parsed_before(&input.schema, normalize) {
         Some(prepared) => Ok(prepared),
         None => Ok(Arc::new(resolved.parse(&input.schema, normalize)?)),
