@@ -74,7 +74,60 @@ impl VersionEntry {
 /// A subject's versions, soft-deleted ones included.
 #[derive(Debug, Default)]
 pub struct SubjectEntry {
-    pub versions: BTreeMap<Version, VersionEntry>,
+    pub versions: Versions,
+}
+
+/// A subject's versions in ascending order, in a `Vec` sized to fit: most subjects hold a few
+/// versions, and a B-tree's smallest node has room for eleven (about 500 bytes for one).
+#[derive(Debug, Default)]
+pub struct Versions(Vec<VersionEntry>);
+
+impl Versions {
+    pub fn get(&self, version: &Version) -> Option<&VersionEntry> {
+        self.position(*version).ok().map(|i| &self.0[i])
+    }
+
+    pub fn values(&self) -> std::slice::Iter<'_, VersionEntry> {
+        self.0.iter()
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Version> {
+        self.0.iter().map(|v| &v.version)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds `entry`, or replaces the entry of the same version.
+    fn insert(&mut self, entry: VersionEntry) {
+        match self.position(entry.version) {
+            Ok(i) => self.0[i] = entry,
+            Err(i) => {
+                self.0.reserve_exact(1);
+                self.0.insert(i, entry);
+            }
+        }
+    }
+
+    fn remove(&mut self, version: &Version) -> Option<VersionEntry> {
+        let removed = self.position(*version).ok().map(|i| self.0.remove(i));
+        self.0.shrink_to_fit();
+        removed
+    }
+
+    /// The versions up to and including `last`.
+    fn up_to_mut(&mut self, last: Version) -> impl Iterator<Item = &mut VersionEntry> {
+        self.0.iter_mut().take_while(move |v| v.version <= last)
+    }
+
+    fn position(&self, version: Version) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&version, |v| v.version)
+    }
 }
 
 impl SubjectEntry {
@@ -332,7 +385,7 @@ impl State {
             Record::DeleteSubject { subject, value } => {
                 let Some(v) = value else { return };
                 if let Some(s) = self.subjects.get_mut(&subject) {
-                    for entry in s.versions.range_mut(..=v.version).map(|(_, e)| e) {
+                    for entry in s.versions.up_to_mut(v.version) {
                         entry.deleted = true;
                     }
                 }
@@ -402,16 +455,13 @@ impl State {
             .or_default()
             .insert((v.subject.clone(), v.version));
         let subject = self.subjects.entry(v.subject.clone()).or_default();
-        subject.versions.insert(
-            v.version,
-            VersionEntry {
-                version: v.version,
-                schema: entry,
-                deleted: v.deleted,
-                extra: (!v.extra.is_empty()).then(|| Arc::new(v.extra)),
-                rendered: Arc::default(),
-            },
-        );
+        subject.versions.insert(VersionEntry {
+            version: v.version,
+            schema: entry,
+            deleted: v.deleted,
+            extra: (!v.extra.is_empty()).then(|| Arc::new(v.extra)),
+            rendered: Arc::default(),
+        });
     }
 
     fn remove_version(&mut self, subject: &str, version: Version) {
