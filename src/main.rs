@@ -9,8 +9,20 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<std::process::ExitCode> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    // Blocking work is bounded by its callers (schema parsing to four per core, one writer,
+    // one sync), so a few threads serve it. Tokio's default of up to 512 let bursts of short
+    // tasks start dozens of threads that exit again: each left its allocator pages behind,
+    // partly filled with long-lived state, which cost several MB of resident memory.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(4 * cores + 8)
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<std::process::ExitCode> {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("SCHEMATA_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
