@@ -1,6 +1,8 @@
 //! The `schemata` binary: logging, then the command line (`schemata::cli`). Everything else
 //! lives in the library.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -28,7 +30,9 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             EnvFilter::try_from_env("SCHEMATA_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         // stderr, as the README says: stdout is for what `schemata user list` prints.
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, not escape codes in a log file or collector.
+        .with_ansi(std::io::stderr().is_terminal());
     // `json`: one object per line (the event's fields at the top level, the request span's
     // id, route, status and latency under `span`) for log shippers; anything else is text.
     let format = std::env::var("SCHEMATA_LOG_FORMAT").unwrap_or_default();

@@ -101,9 +101,10 @@ impl Around for RequestIds {
         req.extensions_mut().insert(RequestId(id.clone()));
         let span = tracing::info_span!(
             "request",
-            request_id = id.to_str().unwrap_or_default(),
+            // Displayed rather than debug-formatted: no quoting and escaping per request.
+            request_id = %id.to_str().unwrap_or_default(),
             method = %req.method(),
-            route = route_name(req.extensions().get::<MatchedPath>()),
+            route = %route_name(req.extensions().get::<MatchedPath>()),
             status = Empty,
             latency_ms = Empty,
         );
