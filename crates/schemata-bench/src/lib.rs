@@ -5,6 +5,7 @@
 //! the numbers.
 
 pub mod connection;
+pub mod consume;
 pub mod load;
 pub mod loopback;
 pub mod produce;

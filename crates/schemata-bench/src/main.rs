@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
+use schemata_bench::consume;
 use schemata_bench::load::{self, LoadConfig};
 use schemata_bench::loopback;
 use schemata_bench::produce::{self, ProduceConfig};
@@ -87,6 +88,16 @@ enum Command {
         value_bytes: usize,
         #[arg(long, default_value = "5s", value_parser = parse_duration)]
         duration: Duration,
+    },
+    /// The Kafka store's ceiling for start-up replay: reads partition 0 of TOPIC from its
+    /// beginning to its end with a consumer set up like the registry's reader, and prints one
+    /// JSON line: records, bytes, elapsed_ms, per_s. Exits 2 if it could not read it all.
+    Consume {
+        /// `HOST:PORT[,HOST:PORT]`.
+        #[arg(long)]
+        brokers: String,
+        #[arg(long)]
+        topic: String,
     },
 }
 
@@ -202,6 +213,16 @@ fn main() -> ExitCode {
                 }
             }
         }),
+        Command::Consume { brokers, topic } => match consume::run(&brokers, &topic) {
+            Ok(report) => {
+                println!("{}", report.json_line());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("schemata-bench consume: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 
