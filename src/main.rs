@@ -12,14 +12,16 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
-    // Blocking work is bounded by its callers (schema parsing to four per core, one writer,
-    // one sync), so a few threads serve it. Tokio's default of up to 512 let bursts of short
-    // tasks start dozens of threads that exit again: each left its allocator pages behind,
-    // partly filled with long-lived state, which cost several MB of resident memory.
+    // Blocking work is bounded by its callers: schema parsing to four tasks per core, password
+    // hashing to one per core, one writer deciding, one sync, the Kafka client's few calls
+    // (each with a timeout). Tokio's default of up to 512 threads let bursts of short tasks
+    // start dozens that exit again, each leaving its allocator pages behind, partly filled with
+    // long-lived state: several MB of resident memory. Beyond the cap tasks queue, none waits
+    // on another.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(4 * cores + 8)
+        .max_blocking_threads(5 * cores + 8)
         .build()?
         .block_on(run())
 }

@@ -261,18 +261,21 @@ impl Node {
         T: Send + 'static,
         F: Fn(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + Sync + 'static,
     {
-        self.write_costing(Cost::Heavy, command).await
+        self.write_quick_if(|_| false, command).await
     }
 
-    /// [`Node::write`] for a command whose cost the caller knows.
-    pub async fn write_costing<T, F>(
+    /// [`Node::write`] for a command that may be cheap to decide: where `quick` says so of the
+    /// state it is decided on, it is decided on the writer's own task rather than the blocking
+    /// pool (no thread hop). `quick` runs under the same read lock as the decision.
+    pub async fn write_quick_if<T, F, Q>(
         self: &Arc<Self>,
-        cost: Cost,
+        quick: Q,
         command: F,
     ) -> Result<T, NodeError>
     where
         T: Send + 'static,
         F: Fn(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + Sync + 'static,
+        Q: Fn(&State) -> bool + Send + Sync + 'static,
     {
         let place = tokio::time::timeout(
             self.store.timeout(),
@@ -285,7 +288,7 @@ impl Node {
         let queued_at = Instant::now();
         tokio::spawn(async move {
             let result = Arc::clone(&node)
-                .write_to_completion(queued_at, cost, command)
+                .write_to_completion(queued_at, quick, command)
                 .await;
             // Acknowledged once durable. The writer is free again: writes queued behind this
             // one decide and commit meanwhile and share the next sync (group commit).
@@ -300,15 +303,16 @@ impl Node {
         .map_err(|e| StoreError::Unavailable(format!("write task failed: {e}")))?
     }
 
-    async fn write_to_completion<T, F>(
+    async fn write_to_completion<T, F, Q>(
         self: Arc<Self>,
         queued_at: Instant,
-        cost: Cost,
+        quick: Q,
         command: F,
     ) -> Result<T, NodeError>
     where
         T: Send + 'static,
         F: Fn(&State) -> Result<(T, Vec<Record>), RegistryError> + Send + Sync + 'static,
+        Q: Fn(&State) -> bool,
     {
         let _writer = self.writer.lock().await;
         // A write that waited out the store's timeout behind others (a broker outage) is
@@ -346,9 +350,12 @@ impl Node {
         };
         let command = Arc::new(command);
         for attempt in 1.. {
-            let decided = match cost {
-                Cost::Light => self.read(|state| decide(state, &*command)),
-                Cost::Heavy => {
+            // Deciding may parse or check compatibility, which can take long for a big schema:
+            // on the blocking pool, so the async workers stay free, unless `quick` rules it out.
+            let inline = self.read(|state| quick(state).then(|| decide(state, &*command)));
+            let decided = match inline {
+                Some(decided) => decided,
+                None => {
                     let node = Arc::clone(&self);
                     let command = Arc::clone(&command);
                     tokio::task::spawn_blocking(move || node.read(|state| decide(state, &*command)))
@@ -587,17 +594,6 @@ impl StateFold<'_> {
 
 /// Runs a command against `state` and encodes its records; also returns the highest schema id
 /// the registry will have allocated once they are applied.
-/// What deciding a command costs, so the writer knows where to run it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cost {
-    /// Lookups only (e.g. a registration parsed beforehand with nothing to check it
-    /// against): decided on the writer's own task, no thread hop.
-    Light,
-    /// May parse or check compatibility, which can take long for a big schema: decided on the
-    /// blocking pool, so the async workers stay free for other requests.
-    Heavy,
-}
-
 fn decide<T>(
     state: &State,
     command: &impl Fn(&State) -> Result<(T, Vec<Record>), RegistryError>,

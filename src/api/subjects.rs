@@ -13,7 +13,7 @@ use super::auth::Viewer;
 use super::error::ApiError;
 use super::metrics::{Recorder, Registration};
 use super::{off_the_runtime, ok, AppState, JsonBody, Params, PathParams, VersionBody};
-use crate::node::{Cost, Node};
+use crate::node::Node;
 use crate::registry::command::{self, Register};
 use crate::registry::error::RegistryError;
 use crate::registry::ids::{SchemaId, Subject, Version, VersionSelector};
@@ -127,35 +127,31 @@ async fn register(
         normalize: params.flag("normalize"),
         preparsed: None,
     };
-    let cost = match before_writing(&node, &req).await {
+    match before_writing(&node, &req).await {
         BeforeWriting::Registered(id) => {
             recorder.registration(Registration::Existing);
             return Ok(ok(&json!({ "id": id })));
         }
-        BeforeWriting::Parsed { preparsed, checked } => {
-            req.preparsed = Some(preparsed);
-            // Parsed already: with no versions to check against, deciding is a few lookups.
-            if checked {
-                Cost::Heavy
-            } else {
-                Cost::Light
-            }
-        }
-        BeforeWriting::Unparsed => Cost::Heavy,
-    };
+        BeforeWriting::Parsed(preparsed) => req.preparsed = Some(preparsed),
+        BeforeWriting::Unparsed => {}
+    }
+    let quick = req.clone();
     let (id, registration) = node
-        .write_costing(cost, move |state| {
-            command::register(state, req.clone()).map(|r| {
-                let registration = if r.records.is_empty() {
-                    Registration::Existing
-                } else if state.schema(r.id).is_none() {
-                    Registration::NewId
-                } else {
-                    Registration::NewVersion
-                };
-                ((r.id, registration), r.records)
-            })
-        })
+        .write_quick_if(
+            move |state| command::is_quick(state, &quick),
+            move |state| {
+                command::register(state, req.clone()).map(|r| {
+                    let registration = if r.records.is_empty() {
+                        Registration::Existing
+                    } else if state.schema(r.id).is_none() {
+                        Registration::NewId
+                    } else {
+                        Registration::NewVersion
+                    };
+                    ((r.id, registration), r.records)
+                })
+            },
+        )
         .await?;
     recorder.registration(registration);
     Ok(ok(&json!({ "id": id })))
@@ -165,9 +161,8 @@ async fn register(
 enum BeforeWriting {
     /// The id the subject already has for the schema: nothing to write.
     Registered(SchemaId),
-    /// The schema parsed, for the writer to decide with; whether the subject has live versions
-    /// to check it against.
-    Parsed { preparsed: Preparsed, checked: bool },
+    /// The schema parsed, for the writer to decide with.
+    Parsed(Preparsed),
     /// Not parsed (the leader decides, or the submission does not resolve): the writer parses.
     Unparsed,
 }
@@ -205,10 +200,7 @@ async fn before_writing(node: &AppState, req: &Register) -> BeforeWriting {
             return BeforeWriting::Registered(id);
         }
     }
-    BeforeWriting::Parsed {
-        preparsed: Preparsed::new(resolved, normalize, prepared),
-        checked: ahead.checked,
-    }
+    BeforeWriting::Parsed(Preparsed::new(resolved, normalize, prepared))
 }
 
 async fn lookup(

@@ -170,8 +170,6 @@ pub struct Ahead {
     /// What [`register`] would parse the submission with.
     pub resolved: ResolvedSchema,
     pub normalize: bool,
-    /// The subject has live versions: the schema will be checked against them.
-    pub checked: bool,
     /// The plain case — READWRITE mode, no explicit `id` or `version`, live versions — in
     /// which [`register`] answers a schema that is a live version of the subject with its id,
     /// checking nothing and writing nothing ([`registered_id`]).
@@ -184,19 +182,31 @@ pub struct Ahead {
 /// [`register`] then reports in its turn.
 pub fn resolve_ahead(state: &State, req: &Register) -> Option<Ahead> {
     let subject = &req.subject;
-    let checked = state
-        .subject(subject)
-        .is_some_and(|s| s.live().next().is_some());
-    let plain = checked
+    let plain = has_live_versions(state, subject)
         && state.effective_mode(subject) == Mode::ReadWrite
         && req.id.is_none_or(|id| id < 0)
         && req.version.is_none_or(|v| v == 0 || v == -1);
     Some(Ahead {
         resolved: resolve(state, &req.input).ok()?,
         normalize: req.normalize || effective_normalize(state, subject),
-        checked,
         plain,
     })
+}
+
+/// Whether [`register`] decides `req` with lookups alone: the parse handed over still holds,
+/// and the subject has no live versions to check the schema against.
+pub fn is_quick(state: &State, req: &Register) -> bool {
+    let Some(preparsed) = &req.preparsed else {
+        return false;
+    };
+    let normalize = req.normalize || effective_normalize(state, &req.subject);
+    !has_live_versions(state, &req.subject) && preparsed.holds(state, &req.input, normalize)
+}
+
+fn has_live_versions(state: &State, subject: &str) -> bool {
+    state
+        .subject(subject)
+        .is_some_and(|s| s.live().next().is_some())
 }
 
 /// The id of `key`'s content if it is a live version of `subject`: what [`register`] answers
@@ -642,5 +652,31 @@ mod tests {
         req.preparsed = Some(ahead);
         let v = stored(register(&state, req).unwrap());
         assert_eq!(v.references[0].version, 2);
+    }
+
+    /// Decided on the writer's task only while that is lookups alone: the parse handed over
+    /// holds, and there are no versions to check the schema against.
+    #[test]
+    fn a_registration_is_quick_only_with_a_valid_parse_and_nothing_to_check() {
+        let schema = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"}]}"#;
+        let mut state = State::default();
+        let mut req = registration(schema, vec![]);
+        assert!(!is_quick(&state, &req), "nothing parsed ahead");
+
+        let ahead = resolve_ahead(&state, &req).unwrap();
+        let prepared = Arc::new(ahead.resolved.parse(schema, ahead.normalize).unwrap());
+        req.preparsed = Some(Preparsed::new(ahead.resolved, ahead.normalize, prepared));
+        assert!(is_quick(&state, &req));
+
+        let mut normalizing = registration(schema, vec![]);
+        normalizing.normalize = true;
+        normalizing.preparsed = req.preparsed.clone();
+        assert!(
+            !is_quick(&state, &normalizing),
+            "parsed without normalizing"
+        );
+
+        put(&mut state, 1, "orders", 1, 1, schema);
+        assert!(!is_quick(&state, &req), "a version to check against");
     }
 }

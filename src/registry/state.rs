@@ -108,7 +108,9 @@ impl Versions {
         match self.position(entry.version) {
             Ok(i) => self.0[i] = entry,
             Err(i) => {
-                self.0.reserve_exact(1);
+                // Room for one more, or an eighth more for a long list: a subject's usual one
+                // or few versions take no spare room, and a long history grows geometrically.
+                self.0.reserve_exact((self.0.len() / 8).max(1));
                 self.0.insert(i, entry);
             }
         }
@@ -116,7 +118,9 @@ impl Versions {
 
     fn remove(&mut self, version: &Version) -> Option<VersionEntry> {
         let removed = self.position(*version).ok().map(|i| self.0.remove(i));
-        self.0.shrink_to_fit();
+        if self.0.len() <= self.0.capacity() / 2 {
+            self.0.shrink_to_fit();
+        }
         removed
     }
 
@@ -397,7 +401,8 @@ impl State {
                         .get(&subject)
                         .map(|s| s.versions.keys().copied().collect())
                         .unwrap_or_default();
-                    for v in versions {
+                    // Newest first: each removal is then the list's last entry.
+                    for v in versions.into_iter().rev() {
                         self.remove_version(&subject, v);
                     }
                 }

@@ -67,6 +67,11 @@ impl Preparsed {
             prepared,
         }
     }
+
+    /// Whether `state` still resolves `input` as this parse did, with the same `normalize`.
+    pub fn holds(&self, state: &State, input: &SubmittedSchema, normalize: bool) -> bool {
+        self.normalize == normalize && resolve(state, input).is_ok_and(|r| r == self.resolved)
+    }
 }
 
 /// Resolves and parses a submitted schema in one go (when the state's lock is held anyway);

@@ -48,6 +48,8 @@ pub fn run(brokers: &str, topic: &str) -> Result<ConsumeReport, String> {
         .set("group.id", "schemata-bench")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
+        // The registry's reader: its default fetch wait, its fetch sizes.
+        .set("fetch.wait.max.ms", "100")
         .set("max.partition.fetch.bytes", (16 << 20).to_string())
         .set("fetch.max.bytes", (64 << 20).to_string())
         .create()
@@ -87,6 +89,8 @@ pub fn run(brokers: &str, topic: &str) -> Result<ConsumeReport, String> {
                     break;
                 }
             }
+            // The end, also when the last offsets hold no record (a transaction marker).
+            Some(Err(KafkaError::PartitionEOF(_))) if report.records > 0 => break,
             Some(Err(KafkaError::PartitionEOF(_))) | None => {}
             Some(Err(e)) => return Err(format!("reading {topic}: {e}")),
         }

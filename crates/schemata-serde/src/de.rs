@@ -224,7 +224,7 @@ impl Deserializer {
         reader: &ParsedSchema,
     ) -> Result<T> {
         let writer = self.client.schema(framed.schema).await?;
-        if let Some(direct) = self.fast_path(key, &writer, reader)? {
+        if let Some(direct) = self.fast_path(key, &writer, reader) {
             // Decode straight into T, no intermediate Value. apache-avro's schema-aware
             // deserializer insists that T's name match the record's, so a type named otherwise
             // falls back to the general path, once; the choice is remembered per type.
@@ -244,18 +244,18 @@ impl Deserializer {
         key: FastKey,
         writer: &ParsedSchema,
         reader: &ParsedSchema,
-    ) -> Result<Option<Arc<WriterReader>>> {
+    ) -> Option<Arc<WriterReader>> {
         if let Some(fast) = self.fast.load().get(&key) {
-            return Ok(fast.clone());
+            return fast.clone();
         }
         // Equal by Parsing Canonical Form: same binary layout, nothing to resolve.
         let same = writer.key() == reader.key() || writer.schema() == reader.schema();
-        let direct = match same {
-            true => Some(Arc::new(WriterReader::of(writer)?)),
-            false => None,
-        };
+        // A reader that cannot be built sends this key the general way, which reports why.
+        let direct = same
+            .then(|| WriterReader::of(writer).ok().map(Arc::new))
+            .flatten();
         self.set_fast_path(key, direct.clone());
-        Ok(direct)
+        direct
     }
 
     fn set_fast_path(&self, key: FastKey, writer: Option<Arc<WriterReader>>) {
