@@ -351,7 +351,8 @@ impl Node {
         let command = Arc::new(command);
         for attempt in 1.. {
             // Deciding may parse or check compatibility, which can take long for a big schema:
-            // on the blocking pool, so the async workers stay free, unless `quick` rules it out.
+            // on the blocking pool, so the async workers stay free, unless `quick` says it is
+            // lookups only.
             let inline = self.read(|state| quick(state).then(|| decide(state, &*command)));
             let decided = match inline {
                 Some(decided) => decided,

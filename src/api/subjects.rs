@@ -163,7 +163,8 @@ enum BeforeWriting {
     Registered(SchemaId),
     /// The schema parsed, for the writer to decide with.
     Parsed(Preparsed),
-    /// Not parsed (the leader decides, or the submission does not resolve): the writer parses.
+    /// Not parsed (the leader decides, or the submission does not resolve or parse): the writer
+    /// parses, and reports what is wrong in its turn.
     Unparsed,
 }
 
