@@ -70,7 +70,12 @@ impl Preparsed {
 
     /// Whether `state` still resolves `input` as this parse did, with the same `normalize`.
     pub fn holds(&self, state: &State, input: &SubmittedSchema, normalize: bool) -> bool {
-        self.normalize == normalize && resolve(state, input).is_ok_and(|r| r == self.resolved)
+        resolve(state, input).is_ok_and(|r| self.parsed_as(&r, normalize))
+    }
+
+    /// Whether this parse is the one `resolved` and `normalize` would give.
+    fn parsed_as(&self, resolved: &ResolvedSchema, normalize: bool) -> bool {
+        self.normalize == normalize && self.resolved == *resolved
     }
 }
 
@@ -86,7 +91,7 @@ pub fn prepare(
     preparsed: Option<&Preparsed>,
 ) -> Result<Arc<PreparedSchema>, RegistryError> {
     let resolved = resolve(state, input)?;
-    if let Some(p) = preparsed.filter(|p| p.normalize == normalize && p.resolved == resolved) {
+    if let Some(p) = preparsed.filter(|p| p.parsed_as(&resolved, normalize)) {
         return Ok(p.prepared.clone());
     }
     match resolved.parsed_before(&input.schema, normalize) {
