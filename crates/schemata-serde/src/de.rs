@@ -15,6 +15,7 @@ use apache_avro::types::Value;
 use serde::de::DeserializeOwned;
 
 use crate::client::RegistryClient;
+use crate::datum::Plan;
 use crate::error::Result;
 use crate::schema::ParsedSchema;
 use crate::wire::{self, Framed, SchemaRef};
@@ -206,13 +207,8 @@ impl Deserializer {
 
     /// The hot path: `datum` decoded straight into T, if `key` is known to allow that (and the
     /// decode succeeds; a failure falls back to the general path, which reports the error).
-    fn direct<T: DeserializeOwned>(&self, key: FastKey, mut datum: &[u8]) -> Option<T> {
-        self.fast
-            .load()
-            .get(&key)?
-            .as_ref()?
-            .read_deser(&mut datum)
-            .ok()
+    fn direct<T: DeserializeOwned>(&self, key: FastKey, datum: &[u8]) -> Option<T> {
+        self.fast.load().get(&key)?.as_ref()?.read(datum)
     }
 
     /// The general path: fetch the writer schema, decide (once) whether T decodes directly, and
@@ -224,27 +220,38 @@ impl Deserializer {
         reader: &ParsedSchema,
     ) -> Result<T> {
         let writer = self.client.schema(framed.schema).await?;
-        if let Some(direct) = self.fast_path(key, &writer, reader) {
-            // Decode straight into T, no intermediate Value. apache-avro's schema-aware
-            // deserializer insists that T's name match the record's, so a type named otherwise
-            // falls back to the general path, once; the choice is remembered per type.
-            let mut datum = framed.datum;
-            match direct.read_deser(&mut datum) {
-                Ok(v) => return Ok(v),
-                Err(_) => self.set_fast_path(key, None),
+        let direct = self.fast_path(key, &writer, reader);
+        if let Some(direct) = &direct {
+            if let Some(v) = direct.read(framed.datum) {
+                return Ok(v);
+            }
+            // The plan knows fewer shapes than apache-avro's reader; where that reader decodes
+            // what the plan did not, it decodes this key from now on.
+            if direct.plan.is_some() {
+                if let Ok(v) = direct.avro.read_deser(&mut { framed.datum }) {
+                    self.set_fast_path(key, Some(Arc::new(direct.without_plan())));
+                    return Ok(v);
+                }
             }
         }
         let value = resolve_value(&writer, reader, framed.datum)?;
-        Ok(apache_avro::from_value(&value)?)
+        let v = apache_avro::from_value(&value)?;
+        // Decoded by value but not directly: apache-avro's schema-aware deserializer insists
+        // that T's name match the record's, so a type named otherwise goes this way from now
+        // on. (A datum no path decodes says nothing about the key, and changes nothing.)
+        if direct.is_some() {
+            self.set_fast_path(key, None);
+        }
+        Ok(v)
     }
 
-    /// The reader that decodes `key`'s data straight into T, if there is one.
+    /// The decoder that decodes `key`'s data straight into T, if there is one.
     fn fast_path(
         &self,
         key: FastKey,
         writer: &ParsedSchema,
         reader: &ParsedSchema,
-    ) -> Option<Arc<WriterReader>> {
+    ) -> Option<Arc<Direct>> {
         if let Some(fast) = self.fast.load().get(&key) {
             return fast.clone();
         }
@@ -252,19 +259,54 @@ impl Deserializer {
         let same = writer.key() == reader.key() || writer.schema() == reader.schema();
         // A reader that cannot be built sends this key the general way, which reports why.
         let direct = same
-            .then(|| WriterReader::of(writer).ok().map(Arc::new))
+            .then(|| Direct::of(writer).ok().map(Arc::new))
             .flatten();
         self.set_fast_path(key, direct.clone());
         direct
     }
 
-    fn set_fast_path(&self, key: FastKey, writer: Option<Arc<WriterReader>>) {
+    fn set_fast_path(&self, key: FastKey, writer: Option<Arc<Direct>>) {
         // Copied on write: a key is written once (or twice), read for every record after.
         self.fast.rcu(|paths| {
             let mut paths = FastPaths::clone(paths);
             paths.insert(key, writer.clone());
             paths
         });
+    }
+}
+
+/// How data of one writer schema decodes straight into a Rust type: by the crate's own plan
+/// where the schema has one (see `datum`), else by apache-avro's reader.
+struct Direct {
+    plan: Option<Plan>,
+    avro: Arc<WriterReader>,
+}
+
+impl Direct {
+    fn of(writer: &ParsedSchema) -> Result<Self> {
+        // apache-avro's reader first: building it settles apache-avro's human-readable
+        // setting, which the plan then reads.
+        let avro = Arc::new(WriterReader::of(writer)?);
+        let plan = writer
+            .borrowed_names()
+            .ok()
+            .and_then(|names| Plan::compile(writer.schema(), names.get_names()));
+        Ok(Direct { plan, avro })
+    }
+
+    fn without_plan(&self) -> Direct {
+        Direct {
+            plan: None,
+            avro: self.avro.clone(),
+        }
+    }
+
+    /// `None` where it does not decode: the general path then says why, or finds a way.
+    fn read<T: DeserializeOwned>(&self, mut datum: &[u8]) -> Option<T> {
+        match &self.plan {
+            Some(plan) => plan.decode(&mut datum).ok(),
+            None => self.avro.read_deser(&mut datum).ok(),
+        }
     }
 }
 
@@ -338,7 +380,7 @@ impl Hasher for KeyHasher {
 type FastKey = (SchemaRef, u64, usize);
 
 /// The decision per [`FastKey`]: the reader to decode with directly, or `None` to resolve.
-type FastPaths = HashMap<FastKey, Option<Arc<WriterReader>>, BuildHasherDefault<KeyHasher>>;
+type FastPaths = HashMap<FastKey, Option<Arc<Direct>>, BuildHasherDefault<KeyHasher>>;
 
 fn resolve_value(writer: &ParsedSchema, reader: &ParsedSchema, mut datum: &[u8]) -> Result<Value> {
     Ok(GenericDatumReader::builder(writer.schema())

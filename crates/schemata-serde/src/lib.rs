@@ -82,6 +82,7 @@
 pub mod blocking;
 mod client;
 mod config;
+mod datum;
 mod de;
 mod error;
 mod schema;
