@@ -481,8 +481,9 @@ async fn bad_datums_are_errors_and_good_ones_still_decode() {
         assert_eq!(back, Some(order()));
     }
 
-    // A Rust type named otherwise than the record cannot take the direct path (its deserializer
-    // checks names) and decodes through schema resolution instead, every time.
+    // A Rust type named otherwise than the record decodes all the same, every time (fields are
+    // matched by name; apache-avro's own deserializer, where it is used, would refuse the name
+    // and send the type through schema resolution).
     #[derive(Debug, PartialEq, Deserialize)]
     struct Renamed {
         id: i64,
@@ -498,6 +499,34 @@ async fn bad_datums_are_errors_and_good_ones_still_decode() {
                 item: "tea".into()
             }
         );
+    }
+}
+
+/// `u64` is an 8-byte fixed to apache-avro, which the crate's own decoder leaves to
+/// apache-avro's: the first record finds that out, and every record decodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "com.acme")]
+struct Counter {
+    name: String,
+    total: u64,
+    at: Option<i64>,
+}
+
+#[tokio::test]
+async fn a_type_the_own_decoder_leaves_to_apache_avro_still_decodes() {
+    let sr = Schemata::start().await;
+    let client = sr.client();
+    let ser = Serializer::new(client.clone(), Part::Value);
+    let de = Deserializer::new(client);
+    for total in [0, 1, u64::MAX, 1 << 40] {
+        let counter = Counter {
+            name: "visits".into(),
+            total,
+            at: Some(-5),
+        };
+        let bytes = ser.serialize_avro("counters", &counter).await.unwrap();
+        let back: Option<Counter> = de.deserialize_avro(&bytes).await.unwrap();
+        assert_eq!(back, Some(counter));
     }
 }
 
