@@ -15,7 +15,7 @@ use apache_avro::types::Value;
 use serde::de::DeserializeOwned;
 
 use crate::client::RegistryClient;
-use crate::datum::Plan;
+use crate::datum::{Mismatch, Plan};
 use crate::error::Result;
 use crate::schema::ParsedSchema;
 use crate::wire::{self, Framed, SchemaRef};
@@ -182,8 +182,8 @@ impl Deserializer {
             return Ok(None);
         };
         let key = (framed.schema, reader.key(), type_key::<T>());
-        if let Some(v) = self.direct(key, framed.datum) {
-            return Ok(Some(v));
+        if let Some(done) = self.direct(key, framed.datum) {
+            return done.map(Some);
         }
         Box::pin(self.decode(key, framed, reader)).await.map(Some)
     }
@@ -198,17 +198,26 @@ impl Deserializer {
         };
         // T's own schema, known by T: no need to look it up on the hot path.
         let key = (framed.schema, OWN_SCHEMA, type_key::<T>());
-        if let Some(v) = self.direct(key, framed.datum) {
-            return Ok(Some(v));
+        if let Some(done) = self.direct(key, framed.datum) {
+            return done.map(Some);
         }
         let reader = ParsedSchema::of::<T>()?;
         Box::pin(self.decode(key, framed, &reader)).await.map(Some)
     }
 
-    /// The hot path: `datum` decoded straight into T, if `key` is known to allow that (and the
-    /// decode succeeds; a failure falls back to the general path, which reports the error).
-    fn direct<T: DeserializeOwned>(&self, key: FastKey, datum: &[u8]) -> Option<T> {
-        self.fast.load().get(&key)?.as_ref()?.read(datum)
+    /// The hot path: `datum` decoded straight into T, if `key` is known to allow that. `None`
+    /// sends the datum the general way, which decides what the direct decoder did not.
+    fn direct<T: DeserializeOwned>(&self, key: FastKey, datum: &[u8]) -> Option<Result<T>> {
+        let fast = self.fast.load();
+        let direct = fast.get(&key)?.as_ref()?;
+        match &direct.plan {
+            Some(plan) => match plan.decode(&mut { datum }) {
+                Ok(v) => Some(Ok(v)),
+                Err(Mismatch::Hostile) => Some(Err(hostile())),
+                Err(_) => None,
+            },
+            None => direct.avro.read_deser(&mut { datum }).ok().map(Ok),
+        }
     }
 
     /// The general path: fetch the writer schema, decide (once) whether T decodes directly, and
@@ -221,25 +230,35 @@ impl Deserializer {
     ) -> Result<T> {
         let writer = self.client.schema(framed.schema).await?;
         let direct = self.fast_path(key, &writer, reader);
+        // Whether the direct decoders failed for a reason of T's rather than of this datum's.
+        let mut of_the_type = false;
         if let Some(direct) = &direct {
-            if let Some(v) = direct.read(framed.datum) {
+            let refused = match &direct.plan {
+                Some(plan) => match plan.decode(&mut { framed.datum }) {
+                    Ok(v) => return Ok(v),
+                    Err(Mismatch::Hostile) => return Err(hostile()),
+                    Err(why) => Some(why),
+                },
+                None => None,
+            };
+            if let Ok(v) = direct.avro.read_deser(&mut { framed.datum }) {
+                // apache-avro's reader decodes a shape the plan leaves to it: for this type,
+                // whatever the data, so it decodes this key from now on. (Data the plan read
+                // as invalid and apache-avro did not, it decides this once.)
+                if refused == Some(Mismatch::Unsupported) {
+                    self.set_fast_path(key, Some(Arc::new(direct.without_plan())));
+                }
                 return Ok(v);
             }
-            // The plan knows fewer shapes than apache-avro's reader; where that reader decodes
-            // what the plan did not, it decodes this key from now on.
-            if direct.plan.is_some() {
-                if let Ok(v) = direct.avro.read_deser(&mut { framed.datum }) {
-                    self.set_fast_path(key, Some(Arc::new(direct.without_plan())));
-                    return Ok(v);
-                }
-            }
+            of_the_type = refused.is_none_or(|why| why == Mismatch::Unsupported);
         }
         let value = resolve_value(&writer, reader, framed.datum)?;
         let v = apache_avro::from_value(&value)?;
-        // Decoded by value but not directly: apache-avro's schema-aware deserializer insists
-        // that T's name match the record's, so a type named otherwise goes this way from now
-        // on. (A datum no path decodes says nothing about the key, and changes nothing.)
-        if direct.is_some() {
+        // Decoded by value where no direct decoder could, for a reason of T's: apache-avro's
+        // schema-aware deserializer insists that T's name match the record's, so a type named
+        // otherwise with a shape the plan leaves to it goes this way from now on. (A datum no
+        // path decodes says nothing about the key, and changes nothing.)
+        if of_the_type {
             self.set_fast_path(key, None);
         }
         Ok(v)
@@ -275,6 +294,13 @@ impl Deserializer {
     }
 }
 
+/// A datum refused outright (see `datum`): nested deeper, or with more items, than any
+/// record has, which apache-avro's reader would recurse or count through without end.
+fn hostile() -> crate::Error {
+    let why = Mismatch::Hostile.to_string();
+    apache_avro::Error::new(apache_avro::error::Details::DeserializeValue(why)).into()
+}
+
 /// How data of one writer schema decodes straight into a Rust type: by the crate's own plan
 /// where the schema has one (see `datum`), else by apache-avro's reader.
 struct Direct {
@@ -298,14 +324,6 @@ impl Direct {
         Direct {
             plan: None,
             avro: self.avro.clone(),
-        }
-    }
-
-    /// `None` where it does not decode: the general path then says why, or finds a way.
-    fn read<T: DeserializeOwned>(&self, mut datum: &[u8]) -> Option<T> {
-        match &self.plan {
-            Some(plan) => plan.decode(&mut datum).ok(),
-            None => self.avro.read_deser(&mut datum).ok(),
         }
     }
 }

@@ -530,6 +530,45 @@ async fn a_type_the_own_decoder_leaves_to_apache_avro_still_decodes() {
     }
 }
 
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Link {
+    value: i64,
+    next: Option<Box<Link>>,
+}
+
+/// A recursive schema lets a datum nest as deep as its bytes allow; decoding one 100,000 links
+/// deep must not take the consumer's stack (apache-avro's reader recurses until it overflows).
+#[tokio::test]
+async fn a_datum_nested_beyond_any_record_is_an_error_not_a_crash() {
+    let sr = Schemata::start().await;
+    let client = sr.client();
+    let ser = Serializer::new(client.clone(), Part::Value);
+    let de = Deserializer::new(client);
+    let schema = ParsedSchema::parse(
+        r#"{"type":"record","name":"Link","namespace":"com.acme","fields":[
+            {"name":"value","type":"long"},{"name":"next","type":["null","Link"]}]}"#,
+    )
+    .unwrap();
+    let short = Link {
+        value: 1,
+        next: Some(Box::new(Link {
+            value: 2,
+            next: None,
+        })),
+    };
+    let good = ser.serialize("links", &schema, &short).await.unwrap();
+    // The same frame, then links of value 0, each followed by the union branch `Link`.
+    let mut deep = good[..5].to_vec();
+    deep.extend([0u8, 2].repeat(100_000));
+    deep.extend([0u8, 0]);
+    for _ in 0..2 {
+        let r: Result<Option<Link>, _> = de.deserialize(&deep, &schema).await;
+        assert!(matches!(r, Err(Error::Avro(_))), "{r:?}");
+        let back: Option<Link> = de.deserialize(&good, &schema).await.unwrap();
+        assert_eq!(back.as_ref(), Some(&short));
+    }
+}
+
 #[tokio::test]
 async fn tombstones_pass_through() {
     let sr = Schemata::start().await;
