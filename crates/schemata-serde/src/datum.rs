@@ -28,6 +28,9 @@ use serde::de::{
 pub(crate) struct Plan {
     nodes: Vec<Node>,
     root: Index,
+    /// How deep a value may nest: [`MAX_DEPTH`] for a recursive type, unbounded otherwise
+    /// (the schema bounds it, and a schema nested deeper than [`MAX_DEPTH`] has no plan).
+    max_depth: u16,
     /// What apache-avro tells serde types about human readability, so types that serialize
     /// differently either way (uuids, dates) decode as they would there.
     human_readable: bool,
@@ -70,8 +73,9 @@ struct Field {
 const STRING: Index = 0;
 const NULL: Index = 1;
 
-/// Values nested deeper than this (only a recursive type allows it: a linked list of half as
-/// many links) are refused. The plan's own recursion stays well within a thread's stack.
+/// A value of a recursive type nested deeper than this (a linked list of half as many links)
+/// is refused, and a schema whose values nest deeper gets no plan: the plan's own recursion
+/// then stays well within a thread's stack.
 pub(crate) const MAX_DEPTH: u16 = 512;
 
 /// Items (of arrays and maps, all together) a datum may have beyond one per byte: items of
@@ -121,14 +125,38 @@ impl Plan {
             names,
         };
         let root = compiler.node(schema, 0)?;
+        let nodes = compiler.nodes;
+        let mut marks = vec![Mark::New; nodes.len()];
+        let max_depth = match nesting(&nodes, root, 0, &mut marks) {
+            Ok(_) => u16::MAX,
+            Err(Shape::Recursive) => MAX_DEPTH,
+            Err(Shape::TooDeep) => return None,
+        };
         Some(Plan {
-            nodes: compiler.nodes,
+            nodes,
             root,
+            max_depth,
             // Settled by now: the caller built apache-avro's reader first, which reads it.
             human_readable: apache_avro::util::set_serde_human_readable(
                 apache_avro::util::DEFAULT_SERDE_HUMAN_READABLE,
             ),
         })
+    }
+
+    /// Reads the datum at the front of `bytes` through, checking it, building nothing: a
+    /// [`Hostile`] one is kept from apache-avro's reader, which has no bound on either.
+    pub(crate) fn check(&self, bytes: &[u8]) -> Result<(), Mismatch> {
+        let mut input = Input {
+            bytes,
+            items: bytes.len() as u64 + EMPTY_ITEMS,
+        };
+        Datum {
+            plan: self,
+            node: self.root,
+            input: &mut input,
+            depth: 0,
+        }
+        .skip()
     }
 
     /// Decodes one datum from the front of `bytes`.
@@ -146,6 +174,50 @@ impl Plan {
         *bytes = input.bytes;
         Ok(value)
     }
+}
+
+#[derive(Clone, Copy)]
+enum Mark {
+    New,
+    Open,
+    /// How deep values of the node nest.
+    Done(u16),
+}
+
+/// Why a schema's values have no fixed nesting depth within [`MAX_DEPTH`].
+enum Shape {
+    Recursive,
+    TooDeep,
+}
+
+/// How deep values of node `i` nest, counting each level as the decoder does; `level` is how
+/// far down the walk is (it stops past [`MAX_DEPTH`], so it cannot take the stack either).
+fn nesting(nodes: &[Node], i: Index, level: u16, marks: &mut [Mark]) -> Result<u16, Shape> {
+    if level > MAX_DEPTH {
+        return Err(Shape::TooDeep);
+    }
+    match marks[i as usize] {
+        Mark::Done(depth) => return Ok(depth),
+        Mark::Open => return Err(Shape::Recursive),
+        Mark::New => marks[i as usize] = Mark::Open,
+    }
+    let mut inner = |j: Index| nesting(nodes, j, level + 1, marks);
+    let depth = match &nodes[i as usize] {
+        &Node::Array(j) | &Node::Map(j) | &Node::Nullable { some: j, .. } => 1 + inner(j)?,
+        Node::Record(fields) => {
+            let mut deepest = 0;
+            for f in fields.iter() {
+                deepest = deepest.max(inner(f.node)?);
+            }
+            1 + deepest
+        }
+        _ => 1,
+    };
+    if depth > MAX_DEPTH {
+        return Err(Shape::TooDeep);
+    }
+    marks[i as usize] = Mark::Done(depth);
+    Ok(depth)
 }
 
 struct Compiler<'s, 'n> {
@@ -266,10 +338,9 @@ impl<'a> Input<'a> {
     #[inline]
     fn long(&mut self) -> Result<i64, Mismatch> {
         let mut raw: u64 = 0;
+        // As apache-avro reads them: the tenth byte's bits beyond 64 are dropped, not refused
+        // (a refusal here would send a datum apache-avro reads to apache-avro unchecked).
         for (i, &byte) in self.bytes.iter().enumerate().take(10) {
-            if i == 9 && byte > 1 {
-                return Err(Invalid);
-            }
             raw |= u64::from(byte & 0x7f) << (7 * i);
             if byte & 0x80 == 0 {
                 self.bytes = &self.bytes[i + 1..];
@@ -359,7 +430,7 @@ impl<'p, 'i, 'a> Datum<'p, 'i, 'a> {
     /// The value of `node` inside this one.
     #[inline]
     fn inner(&mut self, node: Index) -> Result<Datum<'p, '_, 'a>, Mismatch> {
-        if self.depth >= MAX_DEPTH {
+        if self.depth >= self.plan.max_depth {
             return Err(Hostile);
         }
         Ok(Datum {
@@ -401,15 +472,17 @@ impl<'p, 'i, 'a> Datum<'p, 'i, 'a> {
             }
             &Node::Array(items) => {
                 let mut blocks = Blocks::new(this, items)?;
-                while blocks.next_item()? {
+                while blocks.left > 0 {
                     blocks.item(items).skip()?;
+                    blocks.read_one()?;
                 }
             }
             &Node::Map(values) => {
                 let mut blocks = Blocks::new(this, values)?;
-                while blocks.next_item()? {
+                while blocks.left > 0 {
                     blocks.item(STRING).skip()?;
                     blocks.item(values).skip()?;
+                    blocks.read_one()?;
                 }
             }
             Node::Record(fields) => {
@@ -686,44 +759,51 @@ impl<'de> de::Deserializer<'de> for Datum<'_, '_, '_> {
     }
 }
 
-/// An array's items or a map's entries, in blocks of counted items.
+/// An array's items or a map's entries, in blocks of counted items. A block's header is read
+/// before its first item and right after its last, as apache-avro reads them (a visitor that
+/// stops at the item it wanted leaves nothing unread behind).
 struct Blocks<'p, 'i, 'a> {
     datum: Datum<'p, 'i, 'a>,
     items: Index,
-    /// Items left in the current block.
+    /// Items left in the current block; none once the closing empty block is read.
     left: u64,
 }
 
 impl<'p, 'i, 'a> Blocks<'p, 'i, 'a> {
     fn new(datum: Datum<'p, 'i, 'a>, items: Index) -> Result<Self, Mismatch> {
-        if datum.depth >= MAX_DEPTH {
+        if datum.depth >= datum.plan.max_depth {
             return Err(Hostile);
         }
-        Ok(Blocks {
+        let mut blocks = Blocks {
             datum,
             items,
             left: 0,
-        })
+        };
+        blocks.header()?;
+        Ok(blocks)
     }
 
-    /// Whether another item follows, reading a block header first if the block is done.
     #[inline]
-    fn next_item(&mut self) -> Result<bool, Mismatch> {
-        if self.left == 0 {
-            let input = &mut *self.datum.input;
-            let count = input.long()?;
-            if count < 0 {
-                // A negative count is followed by the block's size in bytes.
-                input.long()?;
-            }
-            self.left = count.unsigned_abs();
-            input.items = input.items.checked_sub(self.left).ok_or(Hostile)?;
-            if self.left == 0 {
-                return Ok(false);
-            }
+    fn header(&mut self) -> Result<(), Mismatch> {
+        let input = &mut *self.datum.input;
+        let count = input.long()?;
+        if count < 0 {
+            // A negative count is followed by the block's size in bytes.
+            input.long()?;
         }
+        self.left = count.unsigned_abs();
+        input.items = input.items.checked_sub(self.left).ok_or(Hostile)?;
+        Ok(())
+    }
+
+    /// One item read: the next block's header if it was the block's last.
+    #[inline]
+    fn read_one(&mut self) -> Result<(), Mismatch> {
         self.left -= 1;
-        Ok(true)
+        if self.left == 0 {
+            self.header()?;
+        }
+        Ok(())
     }
 
     #[inline]
@@ -748,10 +828,12 @@ impl<'de> SeqAccess<'de> for Blocks<'_, '_, '_> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Mismatch> {
-        if !self.next_item()? {
+        if self.left == 0 {
             return Ok(None);
         }
-        seed.deserialize(self.item(self.items)).map(Some)
+        let item = seed.deserialize(self.item(self.items))?;
+        self.read_one()?;
+        Ok(Some(item))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -766,14 +848,16 @@ impl<'de> MapAccess<'de> for Blocks<'_, '_, '_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Mismatch> {
-        if !self.next_item()? {
+        if self.left == 0 {
             return Ok(None);
         }
         seed.deserialize(self.item(STRING)).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Mismatch> {
-        seed.deserialize(self.item(self.items))
+        let value = seed.deserialize(self.item(self.items))?;
+        self.read_one()?;
+        Ok(value)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -1134,6 +1218,116 @@ mod tests {
         );
         let three = [&[6u8][..], &inner, &inner, &inner, &[0]].concat();
         assert_eq!(plan.decode::<Vec<Vec<()>>>(&mut &three[..]), Err(Hostile));
+    }
+
+    /// A visitor that takes exactly the items it wants (as tuple visitors do) leaves nothing
+    /// unread: the block that closes the array is read with the last item, as apache-avro does.
+    #[test]
+    fn an_array_read_to_its_last_item_is_read_to_its_end() {
+        #[derive(Debug, PartialEq)]
+        struct Two(i64, i64);
+        impl<'de> Deserialize<'de> for Two {
+            fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = Two;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("two longs")
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Two, A::Error> {
+                        let a = seq
+                            .next_element()?
+                            .ok_or_else(|| de::Error::custom("short"))?;
+                        let b = seq
+                            .next_element()?
+                            .ok_or_else(|| de::Error::custom("short"))?;
+                        Ok(Two(a, b))
+                    }
+                }
+                d.deserialize_seq(V)
+            }
+        }
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct HasTwo {
+            xs: Two,
+            y: i64,
+        }
+        let schema = Schema::parse_str(
+            r#"{"type":"record","name":"HasTwo","fields":[
+                {"name":"xs","type":{"type":"array","items":"long"}},{"name":"y","type":"long"}]}"#,
+        )
+        .unwrap();
+        let datum = [4u8, 2, 4, 0, 14];
+        let expected = HasTwo {
+            xs: Two(1, 2),
+            y: 7,
+        };
+        assert_eq!(
+            plan_of(&schema).unwrap().decode::<HasTwo>(&mut &datum[..]),
+            Ok(expected)
+        );
+        assert_eq!(
+            by_apache::<HasTwo>(&schema, &datum),
+            Some(HasTwo {
+                xs: Two(1, 2),
+                y: 7
+            })
+        );
+    }
+
+    /// Only a recursive type is held to [`MAX_DEPTH`] as it decodes; any other schema's values
+    /// nest as deep as the schema does, which is within it or the schema gets no plan (types
+    /// used again by name nest deeper than the schema's text).
+    #[test]
+    fn nesting_is_bounded_by_the_schema_or_for_recursive_types_by_the_limit() {
+        // Field f{i} is a record R{i} holding an R{i-1}: f{n} nests n + 1 deep, in a schema
+        // text nested three deep.
+        let chain = |n: usize| {
+            let mut fields = vec![r#"{"name":"f0","type":{"type":"record","name":"R0","fields":[{"name":"v","type":"long"}]}}"#.to_string()];
+            for i in 1..=n {
+                fields.push(format!(
+                    r#"{{"name":"f{i}","type":{{"type":"record","name":"R{i}","fields":[{{"name":"inner","type":"R{}"}}]}}}}"#,
+                    i - 1
+                ));
+            }
+            Schema::parse_str(&format!(
+                r#"{{"type":"record","name":"Top","fields":[{}]}}"#,
+                fields.join(",")
+            ))
+            .unwrap()
+        };
+        let shallow = plan_of(&chain(100)).unwrap();
+        assert_eq!(shallow.max_depth, u16::MAX);
+        assert!(
+            plan_of(&chain(600)).is_none(),
+            "601 levels: left to apache-avro"
+        );
+        let link = Schema::parse_str(
+            r#"{"type":"record","name":"Link","fields":[
+                {"name":"value","type":"long"},{"name":"next","type":["null","Link"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(plan_of(&link).unwrap().max_depth, MAX_DEPTH);
+    }
+
+    /// A varint's tenth byte is read as apache-avro reads it, its bits past 64 dropped: data it
+    /// reads is never refused as invalid and handed to it unchecked.
+    #[test]
+    fn overlong_varints_read_as_apache_avro_reads_them() {
+        let long = Schema::parse_str(r#""long""#).unwrap();
+        let plan = plan_of(&long).unwrap();
+        for tenth in [0x00u8, 0x01, 0x7e, 0x7f] {
+            let datum = [&[0x80u8; 9][..], &[tenth]].concat();
+            assert_eq!(
+                plan.decode::<i64>(&mut &datum[..]).ok(),
+                by_apache::<i64>(&long, &datum),
+                "{tenth:#x}"
+            );
+        }
+        // Eleven bytes: refused by both.
+        let datum = [&[0x80u8; 10][..], &[0]].concat();
+        assert_eq!(plan.decode::<i64>(&mut &datum[..]), Err(Invalid));
+        assert_eq!(by_apache::<i64>(&long, &datum), None);
     }
 
     /// Reading past a field the Rust type does not have checks it as reading it would: corrupt

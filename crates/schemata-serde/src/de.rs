@@ -210,13 +210,18 @@ impl Deserializer {
     fn direct<T: DeserializeOwned>(&self, key: FastKey, datum: &[u8]) -> Option<Result<T>> {
         let fast = self.fast.load();
         let direct = fast.get(&key)?.as_ref()?;
-        match &direct.plan {
-            Some(plan) => match plan.decode(&mut { datum }) {
+        match (&direct.plan, direct.by_plan) {
+            (Some(plan), true) => match plan.decode(&mut { datum }) {
                 Ok(v) => Some(Ok(v)),
                 Err(Mismatch::Hostile) => Some(Err(hostile())),
                 Err(_) => None,
             },
-            None => direct.avro.read_deser(&mut { datum }).ok().map(Ok),
+            (plan, _) => {
+                if let Some(Err(Mismatch::Hostile)) = plan.as_ref().map(|p| p.check(datum)) {
+                    return Some(Err(hostile()));
+                }
+                direct.avro.read_deser(&mut { datum }).ok().map(Ok)
+            }
         }
     }
 
@@ -233,14 +238,20 @@ impl Deserializer {
         // Whether the direct decoders failed for a reason of T's rather than of this datum's.
         let mut of_the_type = false;
         if let Some(direct) = &direct {
-            let refused = match &direct.plan {
-                Some(plan) => match plan.decode(&mut { framed.datum }) {
+            let refused = match (&direct.plan, direct.by_plan) {
+                (Some(plan), true) => match plan.decode(&mut { framed.datum }) {
                     Ok(v) => return Ok(v),
                     Err(Mismatch::Hostile) => return Err(hostile()),
                     Err(why) => Some(why),
                 },
-                None => None,
+                _ => None,
             };
+            // Nothing apache-avro reads below is nested or counted beyond bounds.
+            if let Some(Err(Mismatch::Hostile)) =
+                direct.plan.as_ref().map(|p| p.check(framed.datum))
+            {
+                return Err(hostile());
+            }
             if let Ok(v) = direct.avro.read_deser(&mut { framed.datum }) {
                 // apache-avro's reader decodes a shape the plan leaves to it: for this type,
                 // whatever the data, so it decodes this key from now on. (Data the plan read
@@ -302,9 +313,12 @@ fn hostile() -> crate::Error {
 }
 
 /// How data of one writer schema decodes straight into a Rust type: by the crate's own plan
-/// where the schema has one (see `datum`), else by apache-avro's reader.
+/// where the schema has one (see `datum`) and it decodes the type, else by apache-avro's reader,
+/// with the plan checking each datum first where there is one.
 struct Direct {
-    plan: Option<Plan>,
+    plan: Option<Arc<Plan>>,
+    /// Whether the plan decodes (rather than only checks).
+    by_plan: bool,
     avro: Arc<WriterReader>,
 }
 
@@ -316,13 +330,20 @@ impl Direct {
         let plan = writer
             .borrowed_names()
             .ok()
-            .and_then(|names| Plan::compile(writer.schema(), names.get_names()));
-        Ok(Direct { plan, avro })
+            .and_then(|names| Plan::compile(writer.schema(), names.get_names()))
+            .map(Arc::new);
+        Ok(Direct {
+            by_plan: plan.is_some(),
+            plan,
+            avro,
+        })
     }
 
+    /// The same, decoding by apache-avro's reader.
     fn without_plan(&self) -> Direct {
         Direct {
-            plan: None,
+            plan: self.plan.clone(),
+            by_plan: false,
             avro: self.avro.clone(),
         }
     }

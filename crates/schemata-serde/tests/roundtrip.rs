@@ -569,6 +569,45 @@ async fn a_datum_nested_beyond_any_record_is_an_error_not_a_crash() {
     }
 }
 
+/// `u64` is apache-avro's to decode: the type takes apache-avro's reader, and the crate's own
+/// decoder still checks each datum first, so the deep one is refused as above.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Tally {
+    total: u64,
+    next: Option<Box<Tally>>,
+}
+
+#[tokio::test]
+async fn a_deep_datum_is_refused_for_a_type_apache_avro_decodes_too() {
+    let sr = Schemata::start().await;
+    let client = sr.client();
+    let ser = Serializer::new(client.clone(), Part::Value);
+    let de = Deserializer::new(client);
+    let schema = ParsedSchema::parse(
+        r#"{"type":"record","name":"Tally","namespace":"com.acme","fields":[
+            {"name":"total","type":{"type":"fixed","name":"u64","namespace":"org.apache.avro.rust","size":8}},
+            {"name":"next","type":["null","Tally"]}]}"#,
+    )
+    .unwrap();
+    let short = Tally {
+        total: u64::MAX,
+        next: Some(Box::new(Tally {
+            total: 3,
+            next: None,
+        })),
+    };
+    let good = ser.serialize("tallies", &schema, &short).await.unwrap();
+    let mut deep = good[..5].to_vec();
+    deep.extend([&[0u8; 8][..], &[2]].concat().repeat(100_000));
+    deep.extend([0u8; 9]);
+    for _ in 0..2 {
+        let back: Option<Tally> = de.deserialize(&good, &schema).await.unwrap();
+        assert_eq!(back.as_ref(), Some(&short));
+        let r: Result<Option<Tally>, _> = de.deserialize(&deep, &schema).await;
+        assert!(matches!(r, Err(Error::Avro(_))), "{r:?}");
+    }
+}
+
 #[tokio::test]
 async fn tombstones_pass_through() {
     let sr = Schemata::start().await;
