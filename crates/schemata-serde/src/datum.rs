@@ -31,9 +31,9 @@ pub(crate) struct Plan {
     /// How deep a value may nest: [`MAX_DEPTH`] for a recursive type, unbounded otherwise
     /// (the schema bounds it, and a schema nested deeper than [`MAX_DEPTH`] has no plan).
     max_depth: u16,
-    /// What apache-avro tells serde types about human readability, so types that serialize
-    /// differently either way (uuids, dates) decode as they would there.
-    human_readable: bool,
+    /// Whether the schema bounds every datum's depth and its items by its bytes (not
+    /// recursive, no arrays of items that take no bytes): then no datum is [`Hostile`].
+    bounded: bool,
 }
 
 type Index = u32;
@@ -132,15 +132,28 @@ impl Plan {
             Err(Shape::Recursive) => MAX_DEPTH,
             Err(Shape::TooDeep) => return None,
         };
+        let bounded = max_depth == u16::MAX
+            && !nodes
+                .iter()
+                .any(|n| matches!(*n, Node::Array(items) if takes_no_bytes(&nodes, items, 0)));
         Some(Plan {
             nodes,
             root,
             max_depth,
-            // Settled by now: the caller built apache-avro's reader first, which reads it.
-            human_readable: apache_avro::util::set_serde_human_readable(
-                apache_avro::util::DEFAULT_SERDE_HUMAN_READABLE,
-            ),
+            bounded,
         })
+    }
+
+    /// Whether no datum of the schema can be [`Hostile`].
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.bounded
+    }
+
+    /// Whether the datum at the front of `bytes` must be kept from apache-avro's reader, which
+    /// would recurse or count through it without bound ([`Hostile`]); read through only where
+    /// the schema allows such a datum at all.
+    pub(crate) fn refuses(&self, bytes: &[u8]) -> bool {
+        !self.bounded && self.check(bytes) == Err(Hostile)
     }
 
     /// Reads the datum at the front of `bytes` through, checking it, building nothing: a
@@ -174,6 +187,19 @@ impl Plan {
         *bytes = input.bytes;
         Ok(value)
     }
+}
+
+/// Whether values of node `i` can take no bytes at all (`null`, an empty fixed, records of
+/// such), so that an array of them holds as many as its counts say, whatever its length.
+fn takes_no_bytes(nodes: &[Node], i: Index, level: u16) -> bool {
+    level <= MAX_DEPTH
+        && match &nodes[i as usize] {
+            Node::Null | Node::Fixed(0) => true,
+            Node::Record(fields) => fields
+                .iter()
+                .all(|f| takes_no_bytes(nodes, f.node, level + 1)),
+            _ => false,
+        }
 }
 
 #[derive(Clone, Copy)]
@@ -754,8 +780,11 @@ impl<'de> de::Deserializer<'de> for Datum<'_, '_, '_> {
 
     unsupported!(deserialize_u64, deserialize_i128, deserialize_u128);
 
+    /// apache-avro's setting, so types that serialize differently either way (uuids, dates)
+    /// decode as they would there. Reading it settles it at its default if nothing has, as
+    /// building any apache-avro reader or writer does.
     fn is_human_readable(&self) -> bool {
-        self.plan.human_readable
+        apache_avro::util::set_serde_human_readable(apache_avro::util::DEFAULT_SERDE_HUMAN_READABLE)
     }
 }
 
@@ -1328,6 +1357,29 @@ mod tests {
         let datum = [&[0x80u8; 10][..], &[0]].concat();
         assert_eq!(plan.decode::<i64>(&mut &datum[..]), Err(Invalid));
         assert_eq!(by_apache::<i64>(&long, &datum), None);
+    }
+
+    /// Only a schema that allows a hostile datum has its datums read through before
+    /// apache-avro gets them: a recursive one, or one with arrays of items of no bytes.
+    #[test]
+    fn only_schemas_that_allow_hostile_datums_are_checked() {
+        let parsed = |text: &str| plan_of(&Schema::parse_str(text).unwrap()).unwrap();
+        assert!(plan_of(&Everything::get_schema()).unwrap().is_bounded());
+        let link = parsed(
+            r#"{"type":"record","name":"Link","fields":[
+                {"name":"value","type":"long"},{"name":"next","type":["null","Link"]}]}"#,
+        );
+        assert!(!link.is_bounded());
+        let deep = [[0u8, 2].repeat(1000), vec![0, 0]].concat();
+        assert!(link.refuses(&deep));
+        assert!(!link.refuses(&[0, 2, 0, 0]));
+        // Not even invalid data is refused here: that is apache-avro's to say.
+        assert!(!link.refuses(&[0, 9]));
+        let empties = parsed(
+            r#"{"type":"array","items":{"type":"record","name":"E","fields":[{"name":"n","type":"null"}]}}"#,
+        );
+        assert!(!empties.is_bounded());
+        assert!(parsed(r#"{"type":"array","items":"int"}"#).is_bounded());
     }
 
     /// Reading past a field the Rust type does not have checks it as reading it would: corrupt

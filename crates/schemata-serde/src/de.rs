@@ -112,6 +112,9 @@ pub struct Deserializer {
     /// once so the hot path neither compares schemas nor retries; with a reader built for the
     /// writer schema when it does, so the hot path makes this one lookup and builds nothing.
     fast: ArcSwap<FastPaths>,
+    /// Per writer schema, the plan that checks its datums before apache-avro reads them by
+    /// value (`None`: no plan, or none needed).
+    guards: ArcSwap<Guards>,
 }
 
 impl Deserializer {
@@ -120,6 +123,7 @@ impl Deserializer {
         Deserializer {
             client,
             fast: ArcSwap::default(),
+            guards: ArcSwap::default(),
         }
     }
 
@@ -149,6 +153,7 @@ impl Deserializer {
             return Ok(None);
         };
         let writer = self.client.schema(framed.schema).await?;
+        self.guard(&framed, &writer)?;
         let mut datum = framed.datum;
         Ok(Some(
             GenericDatumReader::builder(writer.schema())
@@ -169,6 +174,7 @@ impl Deserializer {
             return Ok(None);
         };
         let writer = self.client.schema(framed.schema).await?;
+        self.guard(&framed, &writer)?;
         resolve_value(&writer, reader, framed.datum).map(Some)
     }
 
@@ -217,7 +223,7 @@ impl Deserializer {
                 Err(_) => None,
             },
             (plan, _) => {
-                if let Some(Err(Mismatch::Hostile)) = plan.as_ref().map(|p| p.check(datum)) {
+                if plan.as_ref().is_some_and(|p| p.refuses(datum)) {
                     return Some(Err(hostile()));
                 }
                 direct.avro.read_deser(&mut { datum }).ok().map(Ok)
@@ -247,8 +253,10 @@ impl Deserializer {
                 _ => None,
             };
             // Nothing apache-avro reads below is nested or counted beyond bounds.
-            if let Some(Err(Mismatch::Hostile)) =
-                direct.plan.as_ref().map(|p| p.check(framed.datum))
+            if direct
+                .plan
+                .as_ref()
+                .is_some_and(|p| p.refuses(framed.datum))
             {
                 return Err(hostile());
             }
@@ -263,6 +271,7 @@ impl Deserializer {
             }
             of_the_type = refused.is_none_or(|why| why == Mismatch::Unsupported);
         }
+        self.guard(&framed, &writer)?;
         let value = resolve_value(&writer, reader, framed.datum)?;
         let v = apache_avro::from_value(&value)?;
         // Decoded by value where no direct decoder could, for a reason of T's: apache-avro's
@@ -295,6 +304,33 @@ impl Deserializer {
         direct
     }
 
+    /// Refuses a datum of `writer` that apache-avro's reader would recurse or count through
+    /// without bound (see `datum`), before a path that reads it by value.
+    fn guard(&self, framed: &Framed<'_>, writer: &ParsedSchema) -> Result<()> {
+        let key = framed.schema;
+        let plan = match self.guards.load().get(&key) {
+            Some(plan) => plan.clone(),
+            None => {
+                let plan = writer
+                    .borrowed_names()
+                    .ok()
+                    .and_then(|names| Plan::compile(writer.schema(), names.get_names()))
+                    .filter(|plan| !plan.is_bounded())
+                    .map(Arc::new);
+                self.guards.rcu(|guards| {
+                    let mut guards = Guards::clone(guards);
+                    guards.insert(key, plan.clone());
+                    guards
+                });
+                plan
+            }
+        };
+        match plan {
+            Some(plan) if plan.refuses(framed.datum) => Err(hostile()),
+            _ => Ok(()),
+        }
+    }
+
     fn set_fast_path(&self, key: FastKey, writer: Option<Arc<Direct>>) {
         // Copied on write: a key is written once (or twice), read for every record after.
         self.fast.rcu(|paths| {
@@ -324,8 +360,6 @@ struct Direct {
 
 impl Direct {
     fn of(writer: &ParsedSchema) -> Result<Self> {
-        // apache-avro's reader first: building it settles apache-avro's human-readable
-        // setting, which the plan then reads.
         let avro = Arc::new(WriterReader::of(writer)?);
         let plan = writer
             .borrowed_names()
@@ -420,6 +454,9 @@ type FastKey = (SchemaRef, u64, usize);
 
 /// The decision per [`FastKey`]: the reader to decode with directly, or `None` to resolve.
 type FastPaths = HashMap<FastKey, Option<Arc<Direct>>, BuildHasherDefault<KeyHasher>>;
+
+/// [`Deserializer::guard`]'s plans, by the writer schema's id.
+type Guards = HashMap<SchemaRef, Option<Arc<Plan>>, BuildHasherDefault<KeyHasher>>;
 
 fn resolve_value(writer: &ParsedSchema, reader: &ParsedSchema, mut datum: &[u8]) -> Result<Value> {
     Ok(GenericDatumReader::builder(writer.schema())

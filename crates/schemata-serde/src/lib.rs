@@ -78,10 +78,11 @@
 //! - Build each [`ParsedSchema`] once and reuse it: caches are keyed by its identity.
 //! - Decoding into a Rust type whose schema is the writer's reads the bytes with the crate's
 //!   own decoder, compiled once per writer schema; shapes it does not know (decimals,
-//!   durations, `u64`, general unions, tuples) go through apache-avro's. A datum nested more
-//!   than 512 levels deep (only a recursive schema allows that), or with more array and map
-//!   items than one per byte plus 2^20, is an [`Error::Avro`]: apache-avro's reader would
-//!   recurse until the stack overflows, or count empty items without end.
+//!   durations, `u64`, general unions, tuples) go through apache-avro's. On every path, typed
+//!   or generic, a datum nested more than 512 levels deep (only a recursive schema allows
+//!   that), or with more array and map items than one per byte plus 2^20, is an
+//!   [`Error::Avro`]: apache-avro's reader would recurse until the stack overflows, or count
+//!   empty items without end. Schemas that allow neither cost no check.
 
 #![warn(missing_docs)]
 

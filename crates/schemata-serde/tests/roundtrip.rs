@@ -567,6 +567,30 @@ async fn a_datum_nested_beyond_any_record_is_an_error_not_a_crash() {
         let back: Option<Link> = de.deserialize(&good, &schema).await.unwrap();
         assert_eq!(back.as_ref(), Some(&short));
     }
+
+    // The paths that read by value are guarded alike: a generic value, and schema evolution
+    // (a reader schema with a field the writer's lacks).
+    let r = de.deserialize_value(&deep).await;
+    assert!(matches!(r, Err(Error::Avro(_))), "{r:?}");
+    assert!(de.deserialize_value(&good).await.unwrap().is_some());
+    let evolved = ParsedSchema::parse(
+        r#"{"type":"record","name":"Link","namespace":"com.acme","fields":[
+            {"name":"value","type":"long"},{"name":"next","type":["null","Link"]},
+            {"name":"note","type":"string","default":""}]}"#,
+    )
+    .unwrap();
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct NotedLink {
+        value: i64,
+        next: Option<Box<NotedLink>>,
+        note: String,
+    }
+    let r: Result<Option<NotedLink>, _> = de.deserialize(&deep, &evolved).await;
+    assert!(matches!(r, Err(Error::Avro(_))), "{r:?}");
+    let r = de.deserialize_value_with(&deep, &evolved).await;
+    assert!(matches!(r, Err(Error::Avro(_))), "{r:?}");
+    let back: Option<NotedLink> = de.deserialize(&good, &evolved).await.unwrap();
+    assert_eq!(back.map(|l| (l.value, l.note)), Some((1, String::new())));
 }
 
 /// `u64` is apache-avro's to decode: the type takes apache-avro's reader, and the crate's own
