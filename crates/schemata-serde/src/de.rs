@@ -271,7 +271,10 @@ impl Deserializer {
             }
             of_the_type = refused.is_none_or(|why| why == Mismatch::Unsupported);
         }
-        self.guard(&framed, &writer)?;
+        // A direct decoder's plan has read the datum through already.
+        if direct.as_ref().is_none_or(|d| d.plan.is_none()) {
+            self.guard(&framed, &writer)?;
+        }
         let value = resolve_value(&writer, reader, framed.datum)?;
         let v = apache_avro::from_value(&value)?;
         // Decoded by value where no direct decoder could, for a reason of T's: apache-avro's
@@ -311,10 +314,7 @@ impl Deserializer {
         let plan = match self.guards.load().get(&key) {
             Some(plan) => plan.clone(),
             None => {
-                let plan = writer
-                    .borrowed_names()
-                    .ok()
-                    .and_then(|names| Plan::compile(writer.schema(), names.get_names()))
+                let plan = plan_of(writer)
                     .filter(|plan| !plan.is_bounded())
                     .map(Arc::new);
                 self.guards.rcu(|guards| {
@@ -348,6 +348,12 @@ fn hostile() -> crate::Error {
     apache_avro::Error::new(apache_avro::error::Details::DeserializeValue(why)).into()
 }
 
+/// The crate's own decoding plan for `writer`, if its schema has one (see `datum`).
+fn plan_of(writer: &ParsedSchema) -> Option<Plan> {
+    let names = writer.borrowed_names().ok()?;
+    Plan::compile(writer.schema(), names.get_names())
+}
+
 /// How data of one writer schema decodes straight into a Rust type: by the crate's own plan
 /// where the schema has one (see `datum`) and it decodes the type, else by apache-avro's reader,
 /// with the plan checking each datum first where there is one.
@@ -361,11 +367,7 @@ struct Direct {
 impl Direct {
     fn of(writer: &ParsedSchema) -> Result<Self> {
         let avro = Arc::new(WriterReader::of(writer)?);
-        let plan = writer
-            .borrowed_names()
-            .ok()
-            .and_then(|names| Plan::compile(writer.schema(), names.get_names()))
-            .map(Arc::new);
+        let plan = plan_of(writer).map(Arc::new);
         Ok(Direct {
             by_plan: plan.is_some(),
             plan,
